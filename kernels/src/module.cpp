@@ -1,0 +1,18 @@
+// groundlite._kernels — pybind11 module entry point. Each kernel family registers its bindings
+// from its own translation unit (bind_*.cpp) through the functions declared below.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_kernels, m) {
+    m.doc() = "groundlite C++ kernels (use groundlite.ops, not this module directly)";
+#if defined(__AVX512F__)
+    m.attr("compiled_isa") = "avx512";
+#elif defined(__AVX2__)
+    m.attr("compiled_isa") = "avx2";
+#elif defined(__ARM_NEON)
+    m.attr("compiled_isa") = "neon";
+#else
+    m.attr("compiled_isa") = "baseline";
+#endif
+}

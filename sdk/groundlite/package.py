@@ -1,0 +1,294 @@
+"""Model packages: a directory with ``manifest.json`` plus artifacts, read and written safely.
+
+The exporter builds a package with :func:`staging_dir` (a temp dir renamed into place, so an
+interrupted export leaves nothing half-written) and :func:`write_manifest`; the runtime opens it
+with :func:`open_package`, which validates the schema, refuses paths outside the package and
+verifies every file's size and SHA-256 before anything is loaded. Nothing in a package is ever
+executed or unpickled: artifacts are ONNX, OpenVINO IR or TensorRT engine files, plus JSON/text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import schema
+from .errors import (
+    ExportError,
+    IntegrityError,
+    ManifestError,
+    PackageNotFoundError,
+    SchemaVersionError,
+    UnsafePathError,
+)
+
+__all__ = [
+    "Artifact",
+    "FileEntry",
+    "Package",
+    "open_package",
+    "sha256_file",
+    "file_entry",
+    "write_manifest",
+    "staging_dir",
+    "atomic_write_bytes",
+    "safe_join",
+]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, streamed in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def safe_join(root: Path, rel: str, *, what: str = "file") -> Path:
+    """Resolve ``rel`` inside ``root``; refuse absolute paths, ``..`` and symlinks that escape."""
+    if not isinstance(rel, str) or not rel:
+        raise ManifestError(f"expected a non-empty relative path for {what}, got {rel!r}")
+    p = Path(rel)
+    if p.is_absolute() or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        raise UnsafePathError(f"expected a path inside the package for {what}, got absolute path {rel!r}")
+    if any(part == ".." for part in p.parts):
+        raise UnsafePathError(f"expected a path inside the package for {what}, got {rel!r} containing '..'")
+    root_resolved = root.resolve()
+    full = (root / p).resolve()
+    if full != root_resolved and root_resolved not in full.parents:
+        raise UnsafePathError(
+            f"expected {what} {rel!r} to stay inside the package, but it resolves to {full} (symlink escape)"
+        )
+    return root / p
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a package: relative path, byte size, SHA-256."""
+
+    file: str
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "bytes": self.bytes, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> "FileEntry":
+        _require_keys(d, ("file", "bytes", "sha256"), where)
+        if not isinstance(d["bytes"], int) or d["bytes"] < 0:
+            raise ManifestError(f"expected {where}.bytes to be a non-negative int, got {d['bytes']!r}")
+        if not isinstance(d["sha256"], str) or len(d["sha256"]) != 64:
+            raise ManifestError(f"expected {where}.sha256 to be 64 hex characters, got {d['sha256']!r}")
+        return cls(file=str(d["file"]), bytes=int(d["bytes"]), sha256=str(d["sha256"]))
+
+
+def file_entry(root: Path, path: Path) -> FileEntry:
+    """Describe ``path`` (inside ``root``) as a :class:`FileEntry`."""
+    rel = path.relative_to(root).as_posix()
+    return FileEntry(file=rel, bytes=path.stat().st_size, sha256=sha256_file(path))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One loadable graph: ``graph`` for ``backend`` at ``precision``.
+
+    ``extra`` holds companion files (the ``.bin`` weights of an OpenVINO IR ``.xml``).
+    """
+
+    graph: str
+    backend: str
+    precision: str
+    file: FileEntry
+    extra: tuple[FileEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"graph": self.graph, "backend": self.backend, "precision": self.precision, **self.file.to_dict()}
+        if self.extra:
+            d["extra_files"] = [e.to_dict() for e in self.extra]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> "Artifact":
+        _require_keys(d, ("graph", "backend", "precision", "file", "bytes", "sha256"), where)
+        if d["backend"] not in schema.BACKENDS:
+            raise ManifestError(f"expected {where}.backend in {schema.BACKENDS}, got {d['backend']!r}")
+        if d["precision"] not in schema.PRECISIONS:
+            raise ManifestError(f"expected {where}.precision in {schema.PRECISIONS}, got {d['precision']!r}")
+        extra = tuple(
+            FileEntry.from_dict(e, f"{where}.extra_files[{i}]") for i, e in enumerate(d.get("extra_files", []))
+        )
+        return cls(str(d["graph"]), str(d["backend"]), str(d["precision"]), FileEntry.from_dict(d, where), extra)
+
+    def files(self) -> tuple[FileEntry, ...]:
+        return (self.file, *self.extra)
+
+
+@dataclass(frozen=True)
+class Package:
+    """An opened, validated (and by default integrity-checked) model package."""
+
+    root: Path
+    manifest: dict[str, Any]
+    artifacts: tuple[Artifact, ...]
+    files: dict[str, FileEntry] = field(default_factory=dict)  # role -> entry (tokenizer, charset, ...)
+
+    @property
+    def family(self) -> str:
+        return str(self.manifest["family"])
+
+    @property
+    def checksum(self) -> str:
+        """A stable fingerprint of the package: SHA-256 over the manifest bytes."""
+        return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()
+
+    def path(self, entry: FileEntry | str) -> Path:
+        rel = entry.file if isinstance(entry, FileEntry) else entry
+        return safe_join(self.root, rel)
+
+    def find(self, graph: str, backend: str, precision: str) -> Artifact | None:
+        for a in self.artifacts:
+            if (a.graph, a.backend, a.precision) == (graph, backend, precision):
+                return a
+        return None
+
+    def combos(self) -> list[tuple[str, str]]:
+        """(backend, precision) pairs for which every graph of the family has an artifact."""
+        graphs = schema.FAMILY_GRAPHS[self.family]
+        seen: list[tuple[str, str]] = []
+        for a in self.artifacts:
+            key = (a.backend, a.precision)
+            if key not in seen and all(self.find(g, *key) for g in graphs):
+                seen.append(key)
+        return seen
+
+    def fidelity(self, backend: str, precision: str) -> dict[str, Any] | None:
+        return self.manifest.get("fidelity", {}).get(schema.fidelity_key(backend, precision))
+
+
+def _require_keys(d: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(d, Mapping):
+        raise ManifestError(f"expected {where} to be a JSON object, got {type(d).__name__}")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ManifestError(f"expected {where} to have keys {list(keys)}, missing {missing}")
+
+
+def _verify(root: Path, entry: FileEntry, where: str) -> None:
+    path = safe_join(root, entry.file, what=where)
+    if not path.is_file():
+        raise IntegrityError(f"expected package file {entry.file!r} ({where}) to exist, but it is missing")
+    size = path.stat().st_size
+    if size != entry.bytes:
+        raise IntegrityError(
+            f"expected {entry.file!r} to be {entry.bytes} bytes as the manifest says, got {size} (truncated or replaced)"
+        )
+    digest = sha256_file(path)
+    if digest != entry.sha256:
+        raise IntegrityError(
+            f"expected {entry.file!r} to have SHA-256 {entry.sha256[:16]}..., got {digest[:16]}... (file was modified)"
+        )
+
+
+def open_package(path: str | os.PathLike[str], *, verify: bool = True) -> Package:
+    """Open and validate the package at ``path``.
+
+    Raises :class:`PackageNotFoundError`, :class:`ManifestError`, :class:`SchemaVersionError`,
+    :class:`UnsafePathError` or :class:`IntegrityError` with one sentence naming the problem.
+    ``verify=False`` skips the SHA-256 pass (sizes and paths are still checked).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise PackageNotFoundError(f"expected a model package directory, but {str(root)!r} does not exist")
+    mpath = root / schema.MANIFEST_NAME
+    if not mpath.is_file():
+        raise PackageNotFoundError(f"expected {schema.MANIFEST_NAME} in {str(root)!r}, but there is none")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ManifestError(f"expected {mpath} to be valid UTF-8 JSON, got a parse error: {e}") from None
+    _require_keys(manifest, ("schema_version", "family", "artifacts"), "manifest")
+    version = manifest["schema_version"]
+    if version not in schema.SUPPORTED_SCHEMA_VERSIONS:
+        raise SchemaVersionError(
+            f"expected manifest schema_version in {sorted(schema.SUPPORTED_SCHEMA_VERSIONS)}, got {version!r}; "
+            "re-export the package with this groundlite version"
+        )
+    if manifest["family"] not in schema.FAMILIES:
+        raise ManifestError(f"expected manifest family in {schema.FAMILIES}, got {manifest['family']!r}")
+    if not isinstance(manifest["artifacts"], list) or not manifest["artifacts"]:
+        raise ManifestError("expected manifest artifacts to be a non-empty list, got none")
+    artifacts = tuple(Artifact.from_dict(a, f"artifacts[{i}]") for i, a in enumerate(manifest["artifacts"]))
+    files_raw = manifest.get("files", {})
+    if not isinstance(files_raw, Mapping):
+        raise ManifestError(f"expected manifest files to be an object of role -> entry, got {type(files_raw).__name__}")
+    files = {role: FileEntry.from_dict(e, f"files.{role}") for role, e in files_raw.items()}
+    entries = [(f, f"artifact {a.graph}/{a.backend}/{a.precision}") for a in artifacts for f in a.files()]
+    entries += [(f, f"file {role}") for role, f in files.items()]
+    for entry, where in entries:
+        path = safe_join(root, entry.file, what=where)
+        if verify:
+            _verify(root, entry, where)
+        elif not path.is_file():
+            raise IntegrityError(f"expected package file {entry.file!r} ({where}) to exist, but it is missing")
+    return Package(root=root, manifest=manifest, artifacts=artifacts, files=files)
+
+
+def write_manifest(root: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically (temp file + rename)."""
+    data = json.dumps(manifest, indent=2, sort_keys=False).encode("utf-8") + b"\n"
+    return atomic_write_bytes(root / schema.MANIFEST_NAME, data)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def staging_dir(out: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+    """Yield a temp dir beside ``out``; on success it replaces ``out`` atomically, on any error
+    (including KeyboardInterrupt) it is deleted and ``out`` is left as it was."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ExportError(f"expected {str(out)!r} not to exist, but it does; pass --force to replace it")
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    except OSError as e:
+        raise ExportError(f"expected a writable output directory at {str(parent)!r}, got: {e.strerror}") from None
+    try:
+        yield tmp
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
