@@ -4,6 +4,12 @@
 
 namespace py = pybind11;
 
+void register_nms(py::module_& m);
+void register_similarity(py::module_& m);
+void register_boxes(py::module_& m);
+void register_preprocess(py::module_& m);
+void register_text(py::module_& m);
+
 PYBIND11_MODULE(_kernels, m) {
     m.doc() = "groundlite C++ kernels (use groundlite.ops, not this module directly)";
 #if defined(__AVX512F__)
@@ -15,4 +21,9 @@ PYBIND11_MODULE(_kernels, m) {
 #else
     m.attr("compiled_isa") = "baseline";
 #endif
+    register_nms(m);
+    register_similarity(m);
+    register_boxes(m);
+    register_preprocess(m);
+    register_text(m);
 }

@@ -1,0 +1,186 @@
+"""Calibration and fidelity images: a user folder, or real photos that installed packages ship.
+
+Nothing is ever downloaded. The built-in set is the photographs in scikit-image's ``data`` folder
+and scikit-learn's sample images. Calibration and fidelity images are always disjoint: with a
+user folder the fidelity images are the built-in hold-out photos; with the built-in set a fixed
+hold-out list is never used for calibration. When fewer images exist than requested, deterministic
+crops/flips fill the gap and the manifest says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from groundlite.errors import CalibrationError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BUILTIN_CALIBRATION",
+    "BUILTIN_HOLDOUT",
+    "ImageSet",
+    "list_images",
+    "builtin_images",
+    "load_rgb",
+    "calibration_and_fidelity",
+    "preprocess_images",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: photographs used for calibration (module, file) — scikit-image first, then scikit-learn
+BUILTIN_CALIBRATION: tuple[tuple[str, str], ...] = (
+    ("skimage", "astronaut.png"), ("skimage", "camera.png"), ("skimage", "text.png"),
+    ("skimage", "retina.jpg"), ("skimage", "ihc.png"), ("skimage", "motorcycle_left.png"),
+    ("skimage", "motorcycle_right.png"), ("skimage", "brick.png"), ("skimage", "grass.png"),
+    ("skimage", "gravel.png"), ("skimage", "moon.png"), ("skimage", "clock_motion.png"),
+    ("skimage", "cell.png"), ("skimage", "microaneurysms.png"), ("sklearn", "china.jpg"),
+)
+#: photographs never used for calibration; fidelity is measured on these
+BUILTIN_HOLDOUT: tuple[tuple[str, str], ...] = (
+    ("skimage", "chelsea.png"), ("skimage", "coffee.png"), ("skimage", "rocket.jpg"),
+    ("skimage", "page.png"), ("skimage", "coins.png"), ("skimage", "hubble_deep_field.jpg"),
+    ("sklearn", "flower.jpg"),
+)
+_DATA_DIRS = {"skimage": ("data",), "sklearn": ("datasets", "images")}
+
+
+@dataclass
+class ImageSet:
+    """RGB images plus how they were obtained (for the manifest)."""
+
+    images: list[Any]       # PIL.Image.Image, RGB
+    names: list[str]        # file name, with "#aug<k>" for augmented copies
+    source: str             # "builtin" or the folder path
+    augmented: int          # how many of ``images`` are augmented copies
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 over the images' names and pixels, in order."""
+        h = hashlib.sha256()
+        for name, im in zip(self.names, self.images):
+            h.update(name.encode())
+            h.update(np.asarray(im).tobytes())
+        return h.hexdigest()
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)  # located, not imported: keeps export start-up light
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).joinpath(*_DATA_DIRS[module])
+
+
+def builtin_images(which: Sequence[tuple[str, str]]) -> list[Path]:
+    """Paths of the named built-in photos that exist in the installed packages (missing skipped)."""
+    paths = []
+    for module, name in which:
+        d = _package_dir(module)
+        if d is not None and (d / name).is_file():
+            paths.append(d / name)
+    return paths
+
+
+def list_images(calib_dir: str | Path) -> list[Path]:
+    """Image files under ``calib_dir`` (recursive, sorted, suffixes :data:`IMAGE_SUFFIXES`).
+
+    Raises :class:`CalibrationError` when the folder is missing or holds no images.
+    """
+    root = Path(calib_dir)
+    if not root.is_dir():
+        raise CalibrationError(f"expected --calib-dir to be a directory of images, got {str(root)!r} which is not a directory")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise CalibrationError(
+            f"expected image files ({', '.join(IMAGE_SUFFIXES)}) under --calib-dir {str(root)!r}, got none"
+        )
+    return paths
+
+
+def load_rgb(path: Path) -> Any:
+    """Decode ``path`` to an RGB ``PIL.Image`` (grey/alpha converted); unreadable -> CalibrationError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise CalibrationError(f"expected a readable image at {str(path)!r}, got: {e}") from None
+
+
+def _augment(image: Any, k: int) -> Any:
+    """Deterministic variant ``k`` (>= 1) of ``image``: a seeded crop of 60-90 % and a flip on odd k."""
+    from PIL import Image
+
+    rng = np.random.default_rng(k)
+    w, h = image.size
+    frac = rng.uniform(0.6, 0.9)
+    cw, ch = max(1, int(w * frac)), max(1, int(h * frac))
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    out = image.crop((x0, y0, x0 + cw, y0 + ch))
+    return out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k % 2 else out
+
+
+def _fill(paths: list[Path], n: int, source: str) -> ImageSet:
+    base = [load_rgb(p) for p in paths[:n]]
+    names = [p.name for p in paths[:n]]
+    images = list(base)
+    k = 0
+    while len(images) < n:
+        i = k % len(base)
+        variant = k // len(base) + 1
+        images.append(_augment(base[i], variant * 1000 + i))
+        names.append(f"{names[i]}#aug{variant}")
+        k += 1
+    return ImageSet(images, names, source, augmented=len(images) - len(base))
+
+
+def calibration_and_fidelity(calib_dir: str | Path | None, calib_size: int, fidelity_size: int) -> tuple[ImageSet, ImageSet]:
+    """The (calibration, fidelity) image sets; they never share a source photo.
+
+    ``calib_size`` images come from ``calib_dir`` (or the built-in calibration photos),
+    ``fidelity_size`` from the built-in hold-out photos; augmentation fills either when short.
+    """
+    if not isinstance(calib_size, int) or calib_size < 1:
+        raise CalibrationError(f"expected --calib-size to be a positive integer, got {calib_size!r}")
+    holdout = builtin_images(BUILTIN_HOLDOUT)
+    if calib_dir is not None:
+        calib = _fill(list_images(calib_dir), calib_size, str(calib_dir))
+    else:
+        paths = builtin_images(BUILTIN_CALIBRATION)
+        if not paths:
+            raise CalibrationError(
+                "expected scikit-image or scikit-learn sample photos for built-in calibration, got none; pass --calib-dir"
+            )
+        calib = _fill(paths, calib_size, "builtin")
+    if fidelity_size > 0 and not holdout:
+        raise CalibrationError("expected scikit-image/scikit-learn hold-out photos for the fidelity check, got none")
+    fidelity = _fill(holdout, fidelity_size, "builtin-holdout") if fidelity_size > 0 else ImageSet([], [], "none", 0)
+    return calib, fidelity
+
+
+def preprocess_images(images: Sequence[Any], family: str, image_size: int) -> list[np.ndarray]:
+    """OWL pre-processing of each image to float32 ``[1,3,S,S]`` CLIP-normalised pixels.
+
+    OWL-ViT squashes to SxS with bicubic resampling; OWLv2 pads to a square with grey and resizes
+    (transformers' image processors, which define the reference behaviour for both families).
+    """
+    from groundlite import schema
+
+    pre = schema.FAMILY_PREPROCESS[family]
+    size = {"height": image_size, "width": image_size}
+    if family == "owlv2":
+        from transformers.models.owlv2.image_processing_pil_owlv2 import Owlv2ImageProcessorPil
+
+        proc = Owlv2ImageProcessorPil(size=size, image_mean=list(pre["mean"]), image_std=list(pre["std"]))
+    else:
+        from transformers.models.owlvit.image_processing_pil_owlvit import OwlViTImageProcessorPil
+
+        proc = OwlViTImageProcessorPil(size=size, crop_size=size, do_center_crop=False,
+                                       image_mean=list(pre["mean"]), image_std=list(pre["std"]))
+    return [np.ascontiguousarray(proc(images=im, return_tensors="np")["pixel_values"], dtype=np.float32) for im in images]

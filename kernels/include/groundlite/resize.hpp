@@ -1,0 +1,307 @@
+// Image pre-processing on raw pointers: uint8 HWC RGB -> normalised float CHW at S x S, resampled
+// exactly like the reference processors so exported models see the pixels they were trained on.
+//
+//  * squash_bicubic: Pillow's Image.resize(BICUBIC) re-implemented bit for bit (Resample.c:
+//    separable a=-0.5 cubic whose support widens by the scale when downscaling, coefficients
+//    normalised per output pixel and rounded to 22-bit fixed point, horizontal pass then vertical
+//    pass, uint8 rounding/clipping after each), then rescale + normalise through a 256-entry LUT.
+//  * pad_bilinear_antialias: OWLv2's resize: pad bottom/right to a square, scipy gaussian_filter
+//    (sigma = max(0, (factor-1)/2), truncate 4, mode 'mirror') then ndimage.zoom(order=1,
+//    grid_mode=True, mode 'mirror'). Both are linear and separable, so per axis they fold into one
+//    set of taps per output pixel; taps landing on padding collapse into a constant term.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace groundlite {
+namespace detail {
+
+// Taps of a separable resampler along one axis: output o reads `count` inputs starting at
+// first[o] with weights w[o*ksize ...] (zero padded to ksize), plus `pad[o] * pad_value`.
+template <typename W>
+struct AxisTaps {
+    std::int64_t ksize = 0;
+    std::vector<std::int64_t> first;
+    std::vector<W> w;
+    std::vector<double> pad;  // weight on padding (pad_bilinear_antialias only)
+};
+
+constexpr int kPillowPrecisionBits = 32 - 8 - 2;
+
+inline double pillow_bicubic(double x) {
+    constexpr double a = -0.5;
+    x = std::fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+// Pillow's precompute_coeffs + normalize_coeffs_8bpc for the full box (0, in_size).
+inline AxisTaps<std::int32_t> pillow_bicubic_taps(std::int64_t in_size, std::int64_t out_size) {
+    const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
+    const double filterscale = std::max(scale, 1.0);
+    const double support = 2.0 * filterscale;
+    std::vector<std::int64_t> xmins(static_cast<std::size_t>(out_size));
+    std::vector<std::vector<double>> ks(static_cast<std::size_t>(out_size));
+    std::int64_t ksize = 1;
+    for (std::int64_t o = 0; o < out_size; ++o) {
+        const double center = (static_cast<double>(o) + 0.5) * scale;
+        const double ss = 1.0 / filterscale;
+        auto xmin = static_cast<std::int64_t>(center - support + 0.5);
+        xmin = std::max<std::int64_t>(xmin, 0);
+        auto xmax = static_cast<std::int64_t>(center + support + 0.5);
+        xmax = std::min(xmax, in_size) - xmin;
+        std::vector<double>& k = ks[o];
+        k.resize(static_cast<std::size_t>(std::max<std::int64_t>(xmax, 0)));
+        double ww = 0.0;
+        for (std::int64_t x = 0; x < xmax; ++x) {
+            k[x] = pillow_bicubic((static_cast<double>(x + xmin) - center + 0.5) * ss);
+            ww += k[x];
+        }
+        if (ww != 0.0)
+            for (double& v : k) v /= ww;
+        xmins[o] = xmin;
+        ksize = std::max(ksize, xmax);
+    }
+    // One window width for every output keeps the inner loop's trip count fixed; windows are
+    // shifted left to stay inside the input, padding with zero weights.
+    AxisTaps<std::int32_t> t;
+    t.ksize = std::min(ksize, in_size);
+    t.first.resize(static_cast<std::size_t>(out_size));
+    t.w.assign(static_cast<std::size_t>(out_size * t.ksize), 0);
+    for (std::int64_t o = 0; o < out_size; ++o) {
+        t.first[o] = std::min(xmins[o], in_size - t.ksize);
+        const std::int64_t off = xmins[o] - t.first[o];
+        for (std::size_t x = 0; x < ks[o].size(); ++x) {
+            const double v = ks[o][x] * static_cast<double>(1 << kPillowPrecisionBits);
+            t.w[o * t.ksize + off + static_cast<std::int64_t>(x)] = static_cast<std::int32_t>(v < 0 ? -0.5 + v : 0.5 + v);
+        }
+    }
+    return t;
+}
+
+inline std::int64_t mirror_index(std::int64_t i, std::int64_t n) {
+    if (n <= 1) return 0;
+    const std::int64_t period = 2 * (n - 1);
+    i = std::llabs(i) % period;
+    return i >= n ? period - i : i;
+}
+
+// Gaussian (scipy gaussian_filter1d, truncate 4) followed by linear zoom (grid_mode) along one
+// axis of length `padded` whose indices >= real are padding.
+inline AxisTaps<float> antialias_bilinear_taps(std::int64_t real, std::int64_t padded, std::int64_t out_size) {
+    const double factor = static_cast<double>(padded) / static_cast<double>(out_size);
+    const double sigma = std::max(0.0, (factor - 1.0) / 2.0);
+    std::vector<double> g{1.0};
+    std::int64_t radius = 0;
+    if (sigma > 1e-15) {
+        radius = static_cast<std::int64_t>(4.0 * sigma + 0.5);
+        g.assign(static_cast<std::size_t>(2 * radius + 1), 0.0);
+        double sum = 0.0;
+        for (std::int64_t x = -radius; x <= radius; ++x) {
+            g[x + radius] = std::exp(-0.5 / (sigma * sigma) * static_cast<double>(x * x));
+            sum += g[x + radius];
+        }
+        for (double& v : g) v /= sum;
+    }
+    std::vector<std::vector<std::pair<std::int64_t, double>>> per_out(static_cast<std::size_t>(out_size));
+    std::int64_t ksize = 1;
+    for (std::int64_t o = 0; o < out_size; ++o) {
+        const double c = (static_cast<double>(o) + 0.5) * factor - 0.5;
+        const double fl = std::floor(c);
+        const double frac = c - fl;
+        const auto j0 = static_cast<std::int64_t>(fl);
+        std::vector<std::pair<std::int64_t, double>> acc;
+        const double lin[2] = {1.0 - frac, frac};
+        for (int e = 0; e < 2; ++e) {
+            if (lin[e] == 0.0) continue;
+            const std::int64_t j = mirror_index(j0 + e, padded);
+            for (std::int64_t t = -radius; t <= radius; ++t) {
+                acc.emplace_back(mirror_index(j + t, padded), lin[e] * g[t + radius]);
+            }
+        }
+        std::sort(acc.begin(), acc.end());
+        per_out[o] = std::move(acc);
+    }
+    AxisTaps<float> t;
+    t.first.resize(static_cast<std::size_t>(out_size));
+    t.pad.assign(static_cast<std::size_t>(out_size), 0.0);
+    for (std::int64_t o = 0; o < out_size; ++o) {
+        std::int64_t lo = -1, hi = -1;
+        for (const auto& [p, w] : per_out[o]) {
+            if (p >= real) continue;
+            if (lo < 0) lo = p;
+            hi = p;
+        }
+        t.first[o] = lo < 0 ? 0 : lo;
+        if (lo >= 0) ksize = std::max(ksize, hi - lo + 1);
+    }
+    ksize = std::min(ksize, real);
+    t.ksize = ksize;
+    t.w.assign(static_cast<std::size_t>(out_size * ksize), 0.0f);
+    for (std::int64_t o = 0; o < out_size; ++o) {
+        t.first[o] = std::min(t.first[o], real - ksize);
+        std::vector<double> dense(static_cast<std::size_t>(ksize), 0.0);
+        for (const auto& [p, w] : per_out[o]) {
+            if (p >= real) {
+                t.pad[o] += w;
+            } else {
+                dense[p - t.first[o]] += w;
+            }
+        }
+        for (std::int64_t k = 0; k < ksize; ++k) t.w[o * ksize + k] = static_cast<float>(dense[k]);
+    }
+    return t;
+}
+
+// Horizontal pass over `rows` rows of a w x 3 uint8 image into an out_w x 3 row buffer of Acc.
+// Fixed (integer) taps reproduce Pillow's rounding; float taps add the padding constant.
+inline void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+                                   const AxisTaps<std::int32_t>& t, std::int64_t out_w, std::uint8_t* dst) {
+    const std::int64_t ks = t.ksize;
+    for (std::int64_t y = 0; y < rows; ++y) {
+        const std::uint8_t* in = src + y * w * 3;
+        std::uint8_t* out = dst + y * out_w * 3;
+        for (std::int64_t x = 0; x < out_w; ++x) {
+            const std::uint8_t* p = in + t.first[x] * 3;
+            const std::int32_t* k = t.w.data() + x * ks;
+            std::int32_t s0 = 1 << (kPillowPrecisionBits - 1), s1 = s0, s2 = s0;
+            for (std::int64_t i = 0; i < ks; ++i) {
+                s0 += p[3 * i + 0] * k[i];
+                s1 += p[3 * i + 1] * k[i];
+                s2 += p[3 * i + 2] * k[i];
+            }
+            out[3 * x + 0] = static_cast<std::uint8_t>(std::clamp(s0 >> kPillowPrecisionBits, 0, 255));
+            out[3 * x + 1] = static_cast<std::uint8_t>(std::clamp(s1 >> kPillowPrecisionBits, 0, 255));
+            out[3 * x + 2] = static_cast<std::uint8_t>(std::clamp(s2 >> kPillowPrecisionBits, 0, 255));
+        }
+    }
+}
+
+inline void horizontal_pass_float(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+                                  const AxisTaps<float>& t, float pad255, std::int64_t out_w, float* dst) {
+    const std::int64_t ks = t.ksize;
+    for (std::int64_t y = 0; y < rows; ++y) {
+        const std::uint8_t* in = src + y * w * 3;
+        float* out = dst + y * out_w * 3;
+        for (std::int64_t x = 0; x < out_w; ++x) {
+            const std::uint8_t* p = in + t.first[x] * 3;
+            const float* k = t.w.data() + x * ks;
+            const float bias = static_cast<float>(t.pad[x]) * pad255;
+            float s0 = bias, s1 = bias, s2 = bias;
+            for (std::int64_t i = 0; i < ks; ++i) {
+                s0 += static_cast<float>(p[3 * i + 0]) * k[i];
+                s1 += static_cast<float>(p[3 * i + 1]) * k[i];
+                s2 += static_cast<float>(p[3 * i + 2]) * k[i];
+            }
+            out[3 * x + 0] = s0;
+            out[3 * x + 1] = s1;
+            out[3 * x + 2] = s2;
+        }
+    }
+}
+
+// out[c][y][x] for one output row from an interleaved row of 3*s values.
+template <typename V, typename F>
+inline void write_planar_row(const V* row, std::int64_t s, std::int64_t y, F&& f, float* out) {
+    for (int c = 0; c < 3; ++c) {
+        float* o = out + (c * s + y) * s;
+        for (std::int64_t x = 0; x < s; ++x) o[x] = f(c, row[3 * x + c]);
+    }
+}
+
+// Normalisation LUT: lut[c*256+v] = (v / 255 - mean[c]) / std[c] in float, the order transformers uses.
+inline void normalisation_lut(const float* mean, const float* stdev, float* lut) {
+    for (int c = 0; c < 3; ++c)
+        for (int v = 0; v < 256; ++v)
+            lut[c * 256 + v] = (static_cast<float>(v) * (1.0f / 255.0f) - mean[c]) / stdev[c];
+}
+
+// One output row of Pillow's vertical pass: n interleaved values from rows first..first+ksize-1.
+inline void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
+                                std::int64_t y, std::int32_t* acc, std::uint8_t* dst) {
+    std::fill(acc, acc + n, 1 << (kPillowPrecisionBits - 1));
+    const std::int32_t* k = t.w.data() + y * t.ksize;
+    for (std::int64_t i = 0; i < t.ksize; ++i) {
+        const std::uint8_t* r = src + (t.first[y] + i) * n;
+        const std::int32_t wk = k[i];
+        for (std::int64_t x = 0; x < n; ++x) acc[x] += static_cast<std::int32_t>(r[x]) * wk;
+    }
+    for (std::int64_t x = 0; x < n; ++x)
+        dst[x] = static_cast<std::uint8_t>(std::clamp(acc[x] >> kPillowPrecisionBits, 0, 255));
+}
+
+}  // namespace detail
+
+// image: h x w x 3 uint8 (row-major) -> out: 3 x s x s float (OWL-ViT: Pillow bicubic squash).
+inline void preprocess_squash_bicubic(const std::uint8_t* image, std::int64_t h, std::int64_t w,
+                                      std::int64_t s, const float* mean, const float* stdev, float* out) {
+    const auto hx = detail::pillow_bicubic_taps(w, s);
+    const auto vy = detail::pillow_bicubic_taps(h, s);
+    float lut[3 * 256];
+    detail::normalisation_lut(mean, stdev, lut);
+    const auto to_float = [&lut](int c, std::uint8_t v) { return lut[c * 256 + v]; };
+    const std::int64_t n = s * 3;
+    std::vector<std::uint8_t> row(static_cast<std::size_t>(n));
+    // Pillow >= 13 runs the vertical pass first when the height shrinks much more than the width
+    // (Resample.c: ysize < in_ysize and in_ysize - ysize > 2 * (in_xsize - xsize)); the uint8
+    // rounding between passes makes the order visible, so follow it.
+    const bool vertical_first = w != s && h > s && (h - s) > 2 * (w - s);
+    if (vertical_first) {
+        std::vector<std::uint8_t> tmp(static_cast<std::size_t>(s * w * 3));
+        std::vector<std::int32_t> acc(static_cast<std::size_t>(w * 3));
+        for (std::int64_t y = 0; y < s; ++y)
+            detail::vertical_row_pillow(image, w * 3, vy, y, acc.data(), tmp.data() + y * w * 3);
+        for (std::int64_t y = 0; y < s; ++y) {
+            detail::horizontal_pass_pillow(tmp.data() + y * w * 3, 1, w, hx, s, row.data());
+            detail::write_planar_row(row.data(), s, y, to_float, out);
+        }
+        return;
+    }
+    std::vector<std::uint8_t> tmp(static_cast<std::size_t>(h * n));
+    detail::horizontal_pass_pillow(image, h, w, hx, s, tmp.data());
+    std::vector<std::int32_t> acc(static_cast<std::size_t>(n));
+    for (std::int64_t y = 0; y < s; ++y) {
+        detail::vertical_row_pillow(tmp.data(), n, vy, y, acc.data(), row.data());
+        detail::write_planar_row(row.data(), s, y, to_float, out);
+    }
+}
+
+// image: h x w x 3 uint8 -> out: 3 x s x s float (OWLv2: pad to square with pad_value in [0,1],
+// gaussian anti-alias, bilinear zoom).
+inline void preprocess_pad_bilinear_antialias(const std::uint8_t* image, std::int64_t h, std::int64_t w,
+                                              std::int64_t s, const float* mean, const float* stdev,
+                                              float pad_value, float* out) {
+    const std::int64_t side = std::max(h, w);
+    const auto hx = detail::antialias_bilinear_taps(w, side, s);
+    const auto vy = detail::antialias_bilinear_taps(h, side, s);
+    const float pad255 = pad_value * 255.0f;
+    const std::int64_t n = s * 3;
+    std::vector<float> tmp(static_cast<std::size_t>(h * n));
+    detail::horizontal_pass_float(image, h, w, hx, pad255, s, tmp.data());
+    float a[3], b[3];
+    for (int c = 0; c < 3; ++c) {
+        a[c] = 1.0f / (255.0f * stdev[c]);
+        b[c] = -mean[c] / stdev[c];
+    }
+    std::vector<float> acc(static_cast<std::size_t>(n));
+    for (std::int64_t y = 0; y < s; ++y) {
+        // Padding rows are pad_value everywhere after the horizontal pass (its taps sum to 1).
+        std::fill(acc.begin(), acc.end(), static_cast<float>(vy.pad[y]) * pad255);
+        const float* k = vy.w.data() + y * vy.ksize;
+        for (std::int64_t i = 0; i < vy.ksize; ++i) {
+            const float wk = k[i];
+            if (wk == 0.0f) continue;
+            const float* r = tmp.data() + (vy.first[y] + i) * n;
+            float* ac = acc.data();
+            for (std::int64_t x = 0; x < n; ++x) ac[x] += r[x] * wk;
+        }
+        detail::write_planar_row(acc.data(), s, y, [&a, &b](int c, float v) { return v * a[c] + b[c]; }, out);
+    }
+}
+
+}  // namespace groundlite

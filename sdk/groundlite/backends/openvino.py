@@ -1,0 +1,128 @@
+"""OpenVINO backend: ``ov.Core().compile_model`` with the LATENCY hint, devices NPU / GPU / CPU.
+
+A compiled model is shared; each call borrows an infer request from a pool (created on demand),
+so one session serves many threads without two of them touching the same request.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import BackendError, BackendUnavailableError
+from .onnxruntime import _first_line
+
+__all__ = ["OpenVinoBackend", "OpenVinoSession"]
+
+
+def _ov_device(device: str) -> str:
+    kind, _, index = device.partition(":")
+    return kind.upper() + (f".{index}" if index else "")
+
+
+class OpenVinoSession:
+    """A compiled OpenVINO model addressed by tensor names; ``run`` is thread-safe."""
+
+    def __init__(self, compiled: Any, path: Path) -> None:
+        self._compiled = compiled
+        self.path = path
+        self.input_names = tuple(p.get_any_name() for p in compiled.inputs)
+        self.output_names = tuple(p.get_any_name() for p in compiled.outputs)
+        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run on ``feeds`` (every input name must be present); returns copies of all outputs by name."""
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise BackendError(f"expected inputs {list(self.input_names)} for {self.path.name}, missing {missing}")
+        try:
+            request = self._pool.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            request.infer({n: np.ascontiguousarray(feeds[n]) for n in self.input_names})
+            # copy: the request's output buffers are reused by the next call
+            return {n: np.array(request.get_output_tensor(i).data, copy=True)
+                    for i, n in enumerate(self.output_names)}
+        except Exception as e:  # openvino raises RuntimeError with multi-line text
+            raise BackendError(f"expected openvino to run {self.path.name}, got: {_first_line(e)}") from e
+        finally:
+            self._pool.put(request)
+
+
+class OpenVinoBackend:
+    """The ``openvino`` backend (imported lazily)."""
+
+    name = "openvino"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._core: Any = None
+        self._devices: list[str] | None = None
+
+    def _get_core(self) -> Any:
+        with self._lock:
+            if self._core is None:
+                import openvino as ov
+
+                self._core = ov.Core()
+            return self._core
+
+    def is_available(self) -> bool:
+        try:
+            self._get_core()
+        except Exception:  # not installed, or a broken plugin
+            return False
+        return True
+
+    def devices(self) -> list[str]:
+        if self._devices is None:
+            try:
+                raw = list(self._get_core().available_devices)
+            except Exception:
+                raw = []
+            found = []
+            for kind in ("NPU", "GPU", "CPU"):
+                names = sorted(d for d in raw if d.split(".")[0] == kind)
+                for d in names:
+                    _, _, index = d.partition(".")
+                    found.append(kind.lower() + (f":{index}" if index and index != "0" else ""))
+            self._devices = found
+        return list(self._devices)
+
+    def load(self, path: Path, device: str, *, threads: int | None = None) -> OpenVinoSession:
+        """Read the IR (``.xml`` + ``.bin``) or ONNX at ``path`` and compile it for ``device``."""
+        try:
+            core = self._get_core()
+        except Exception as e:
+            raise BackendUnavailableError(f"expected openvino to be installed, got: {_first_line(e)}") from None
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if device.startswith("cpu"):
+            # OpenVINO would otherwise run "fp32" graphs in bf16 on CPUs that have it; the precision
+            # is a property of the artifact (and its measured fidelity), so keep f32 arithmetic
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if threads:
+            config["NUM_STREAMS"] = "1"
+            if device.startswith("cpu"):
+                config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            model = core.read_model(str(path))
+            compiled = core.compile_model(model, _ov_device(device), config)
+        except Exception as e:
+            raise BackendError(f"expected openvino to compile {path.name} for {device}, got: {_first_line(e)}") from e
+        return OpenVinoSession(compiled, Path(path))
+
+    def describe(self) -> dict[str, object]:
+        try:
+            from importlib import metadata
+
+            version = metadata.version("openvino")
+            core = self._get_core()
+            names = {d: core.get_property(d, "FULL_DEVICE_NAME") for d in core.available_devices}
+        except Exception:
+            version, names = None, {}
+        return {"version": version, "devices": self.devices(), "device_names": names}

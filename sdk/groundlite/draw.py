@@ -1,0 +1,55 @@
+"""Annotated output images: boxes with "phrase score" labels, legible on small and large images.
+
+Line width and font size scale with the image's shorter side, so a 64 px thumbnail and a 4000 px
+photo both get readable labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .detections import Detections
+from .images import load_image
+
+__all__ = ["annotate", "PALETTE"]
+
+#: label colours (colour-blind friendly, Okabe-Ito), cycled by label index
+PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+           (0, 114, 178), (213, 94, 0), (204, 121, 167), (0, 0, 0))
+
+
+def _sizes(width: int, height: int) -> tuple[int, int]:
+    short = min(width, height)
+    return max(1, round(short / 250)), max(9, min(64, round(short / 32)))
+
+
+def annotate(image: Any, detections: Detections) -> Image.Image:
+    """Draw ``detections`` on ``image`` (any input ``load_image`` accepts) -> a new RGB ``PIL.Image``.
+
+    Each box gets an outline in its label's colour and a filled tag with ``"phrase 0.87"`` (or the
+    recognised text, for the text model) above it, or inside it when there is no room above.
+    """
+    canvas = Image.fromarray(load_image(image))
+    w, h = canvas.size
+    line, font_size = _sizes(w, h)
+    font = ImageFont.load_default(size=font_size)
+    draw = ImageDraw.Draw(canvas)
+    # lowest score first, so the best box's tag ends up on top
+    for i in np.argsort(detections.scores, kind="stable"):
+        d = detections[int(i)]
+        colour = PALETTE[d.label % len(PALETTE)]
+        x1, y1, x2, y2 = d.xyxy
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=line)
+        label = f"{d.text if d.text is not None else d.phrase} {d.score:.2f}"
+        tx1, ty1, tx2, ty2 = draw.textbbox((0, 0), label, font=font)
+        tw, th = tx2 - tx1 + 2 * line, ty2 - ty1 + 2 * line
+        top = y1 - th if y1 - th >= 0 else y1
+        left = min(max(0, x1), max(0, w - tw))
+        draw.rectangle((left, top, left + tw, top + th), fill=colour)
+        dark = sum(colour) / 3 > 110
+        draw.text((left + line - tx1, top + line - ty1), label, font=font,
+                  fill=(0, 0, 0) if dark else (255, 255, 255))
+    return canvas
