@@ -29,6 +29,7 @@ __all__ = [
     "load_rgb",
     "calibration_and_fidelity",
     "preprocess_images",
+    "preprocess_images_reference",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -167,8 +168,27 @@ def calibration_and_fidelity(calib_dir: str | Path | None, calib_size: int, fide
 def preprocess_images(images: Sequence[Any], family: str, image_size: int) -> list[np.ndarray]:
     """OWL pre-processing of each image to float32 ``[1,3,S,S]`` CLIP-normalised pixels.
 
-    OWL-ViT squashes to SxS with bicubic resampling; OWLv2 pads to a square with grey and resizes
-    (transformers' image processors, which define the reference behaviour for both families).
+    Uses the runtime's own ``groundlite.ops.preprocess`` (so calibration sees exactly what the
+    runtime feeds) and falls back to :func:`preprocess_images_reference` where the compiled kernels
+    are unavailable; the two agree within 2e-6 (tests/test_export_calibration.py).
+    """
+    from groundlite import schema
+
+    try:
+        from groundlite import ops
+    except ImportError:
+        return preprocess_images_reference(images, family, image_size)
+    pre = schema.FAMILY_PREPROCESS[family]
+    return [ops.preprocess(np.asarray(im.convert("RGB")), image_size, pre["mean"], pre["std"], pre["resize"],
+                           pre["pad_value"])[0] for im in images]
+
+
+def preprocess_images_reference(images: Sequence[Any], family: str, image_size: int) -> list[np.ndarray]:
+    """transformers' image processors as the reference pre-processing (float32 ``[1,3,S,S]`` each).
+
+    OWL-ViT squashes to SxS with bicubic resampling; OWLv2 pads bottom/right to a square with the
+    manifest's grey (``schema.FAMILY_PREPROCESS``) and resizes bilinearly with anti-aliasing
+    (transformers' image processors otherwise define the behaviour for both families).
     """
     from groundlite import schema
 
@@ -178,9 +198,18 @@ def preprocess_images(images: Sequence[Any], family: str, image_size: int) -> li
         from transformers.models.owlv2.image_processing_pil_owlv2 import Owlv2ImageProcessorPil
 
         proc = Owlv2ImageProcessorPil(size=size, image_mean=list(pre["mean"]), image_std=list(pre["std"]))
-    else:
-        from transformers.models.owlvit.image_processing_pil_owlvit import OwlViTImageProcessorPil
+        out = []
+        for im in images:
+            # pad here with the manifest's grey: transformers 5 pads with 0.0, OWLv2's reference with 0.5
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+            side = max(arr.shape[:2])
+            padded = np.full((side, side, 3), float(pre["pad_value"]), dtype=np.float32)
+            padded[: arr.shape[0], : arr.shape[1]] = arr
+            px = proc(images=padded, do_rescale=False, do_pad=False, return_tensors="np")["pixel_values"]
+            out.append(np.ascontiguousarray(px, dtype=np.float32))
+        return out
+    from transformers.models.owlvit.image_processing_pil_owlvit import OwlViTImageProcessorPil
 
-        proc = OwlViTImageProcessorPil(size=size, crop_size=size, do_center_crop=False,
-                                       image_mean=list(pre["mean"]), image_std=list(pre["std"]))
+    proc = OwlViTImageProcessorPil(size=size, crop_size=size, do_center_crop=False,
+                                   image_mean=list(pre["mean"]), image_std=list(pre["std"]))
     return [np.ascontiguousarray(proc(images=im, return_tensors="np")["pixel_values"], dtype=np.float32) for im in images]

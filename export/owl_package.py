@@ -33,9 +33,15 @@ CALIBRATION_PHRASES: tuple[str, ...] = (
     "a teddy bear", "a glass of water", "a mountain", "a toothbrush", "a handbag", "a kite",
     "a tree", "a bus", "a horse", "a pizza", "a television", "a banana",
 )
-#: node-name regexes that stay float in INT8 graphs: the detection heads and the text projection,
-#: whose outputs are compared directly against each other (ONNX and OpenVINO names both match)
-HEAD_NODE_PATTERNS: tuple[str, ...] = ("box_head", "class_head", "objectness_head", "text_projection")
+#: node-name regex kept float in INT8 graphs: the detection heads and the text projection, whose
+#: outputs the decoder compares directly. Exported names are "/box_head/dense0/MatMul",
+#: "/dense0/MatMul" (class head), "/logit_shift/MatMul", "/text_projection/MatMul", ...; OpenVINO
+#: renames output-producing nodes to the output ("region_embeds"). NNCF anchors patterns at the
+#: start (re.match) and quantize_onnx_int8 uses re.search, hence the leading ".*".
+HEAD_NODE_PATTERNS: tuple[str, ...] = (
+    r".*(?:box_head|class_head|objectness_head|text_projection|/dense0/|logit_shift|logit_scale"
+    r"|region_embeds|query_embeds|objectness)",
+)
 _TEXT_BATCH = 4  # phrases per text calibration sample
 
 
@@ -132,6 +138,13 @@ def export_owl(
     if image_size is not None and (not isinstance(image_size, int) or isinstance(image_size, bool) or image_size <= 0):
         raise ExportError(f"expected --image-size to be a positive integer, got {image_size!r}")
     excluded = tuple(DEFAULT_EXCLUDED_OP_TYPES if exclude_op_types is None else exclude_op_types)
+    if random_init is not None:
+        from .random_init import get_spec
+
+        spec = get_spec(random_init)  # typos fail before anything slow
+        patch = int(spec.vision["patch_size"])
+        if image_size is not None and image_size % patch:
+            raise ExportError(f"expected --image-size to be a positive multiple of the patch size {patch}, got {image_size}")
     _check_out(out, force)
     int8 = "int8" in precisions_t
     if int8 and calib_dir is not None:
@@ -220,7 +233,8 @@ def _export(rep: Reporter, pkg: Path, out: Path, scratch: Path, source: str | No
             files[g] = dst
         return files
 
-    for backend in backends:
+    order = list(EXPORT_BACKENDS)  # onnxruntime first, so tensorrt can share its FP32/FP16 files
+    for backend in sorted(backends, key=order.index):
         fmt = EXPORT_BACKENDS[backend]
         for precision in precisions:
             if backend == "onnxruntime":

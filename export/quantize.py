@@ -150,7 +150,10 @@ def quantize_onnx_int8(
         out_path: where the QDQ model is written (parent dirs are created).
         calibration: feed dicts, one per calibration sample, e.g.
             ``{"pixel_values": float32 [1,3,S,S]}``; names must match the graph inputs.
-        method: ``"minmax"``, ``"entropy"`` or ``"percentile"`` (99.999th percentile).
+        method: ``"minmax"``, ``"entropy"`` or ``"percentile"`` (99.999th percentile). MinMax
+            memory is bounded (ranges are folded every 4 samples); ONNX Runtime's histogram
+            methods keep every calibrated activation of every sample in memory, so use a
+            smaller calibration set with them on base-size models.
         exclude_op_types: op types that stay float (see :data:`DEFAULT_EXCLUDED_OP_TYPES`);
             ``None`` means the default.
         exclude_nodes: regular expressions; nodes whose name matches stay float (use this for the
@@ -203,11 +206,11 @@ def quantize_onnx_int8(
     with tempfile.TemporaryDirectory(prefix="groundlite-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:
-            quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=False)
+            quant_pre_process(str(fp32_onnx), str(pre), skip_optimization=True, skip_symbolic_shape=False)
         except Exception as e:  # symbolic shape inference fails on some dynamic graphs
             log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", e)
             try:
-                quant_pre_process(str(fp32_onnx), str(pre), skip_symbolic_shape=True)
+                quant_pre_process(str(fp32_onnx), str(pre), skip_optimization=True, skip_symbolic_shape=True)
             except Exception as e2:
                 log.info("quant_pre_process failed (%s); quantising the model as exported", e2)
                 shutil.copyfile(fp32_onnx, pre)
@@ -224,6 +227,10 @@ def quantize_onnx_int8(
         named = Path(tmp) / "named.onnx"
         onnx.save(model, str(named))
         extra: dict[str, Any] = {"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True}
+        fold = _fold_every(len(calibration))
+        if method == "minmax" and fold:
+            # fold ranges every few samples instead of holding every activation of every sample
+            extra["CalibMaxIntermediateOutputs"] = fold
         if method == "percentile":
             extra["CalibPercentile"] = 99.999
         quantize_static(
@@ -242,6 +249,15 @@ def quantize_onnx_int8(
         )
     log.info("quantised %d nodes of %s (%d kept float)", len(quantize), fp32_onnx.name, len(keep))
     return out_path
+
+
+def _fold_every(n: int) -> int | None:
+    """A MinMax folding interval that does not divide ``n`` (ONNX Runtime 1.2x-1.3x raises "No data
+    is collected" when the last fold leaves nothing behind), or None for small sets."""
+    for k in range(4, n):
+        if n % k:
+            return k
+    return None
 
 
 def _require_openvino() -> Any:

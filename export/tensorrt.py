@@ -97,16 +97,17 @@ def profile_shapes(onnx_path: Path, profile: Mapping[str, tuple[int, int, int]] 
     for inp in model.graph.input:
         if inp.name in initializers:
             continue
-        lo, opt, hi = [], [], []
+        ranges = []
         for dim in inp.type.tensor_type.shape.dim:
             if dim.HasField("dim_value") and dim.dim_value > 0:
-                lo.append(dim.dim_value), opt.append(dim.dim_value), hi.append(dim.dim_value)
+                ranges.append((dim.dim_value,) * 3)
                 continue
             name = dim.dim_param or "*"
             rng = profile.get(name, profile.get("*"))
             if rng is None:
                 raise BackendError(f"expected a profile range for dynamic axis {name!r} of input {inp.name!r}, got none")
-            lo.append(rng[0]), opt.append(rng[1]), hi.append(rng[2])
+            ranges.append(tuple(rng))
+        lo, opt, hi = zip(*ranges) if ranges else ((), (), ())
         shapes[inp.name] = (tuple(lo), tuple(opt), tuple(hi))
     return shapes
 

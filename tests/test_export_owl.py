@@ -267,8 +267,8 @@ def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
 def test_tensorrt_backend_points_at_onnx_files(tmp_path):
     from groundlite.export import export_owl
 
-    out = export_owl(random_init="tiny", out=tmp_path / "trt", precisions="fp32,fp16", backends="onnxruntime,tensorrt",
-                     fidelity_images=2, progress=False)
+    out = export_owl(random_init="tiny", out=tmp_path / "trt", precisions="fp32,fp16,int8",
+                     backends="onnxruntime,tensorrt", calib_size=2, fidelity_images=2, progress=False)
     pkg = open_package(out)
     for precision in ("fp32", "fp16"):
         for graph in schema.FAMILY_GRAPHS["owlvit"]:
@@ -279,3 +279,40 @@ def test_tensorrt_backend_points_at_onnx_files(tmp_path):
     block = pkg.fidelity("onnxruntime", "fp16")
     assert block["region_cosine"] > 0.999 and block["detection_agreement"] >= 0.9
     assert pkg.fidelity("tensorrt", "fp16") is None  # engines exist only on the target
+    # TensorRT's explicit quantisation needs zero-point-0 activations: a separate symmetric QDQ file
+    import onnx
+    from onnx import numpy_helper
+
+    for graph in schema.FAMILY_GRAPHS["owlvit"]:
+        trt = pkg.find(graph, "tensorrt", "int8").file
+        assert trt.file == f"tensorrt/{graph}.int8.onnx" != pkg.find(graph, "onnxruntime", "int8").file.file
+        model = onnx.load(str(pkg.path(trt)))
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        zero_points = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"]
+        assert zero_points and all(np.all(z == 0) for z in zero_points)
+
+
+HEAD_MATMULS = ("/box_head/dense0/MatMul", "/box_head/dense1/MatMul", "/box_head/dense2/MatMul", "/dense0/MatMul",
+                "/logit_shift/MatMul", "/logit_scale/MatMul")
+
+
+def test_int8_keeps_detection_heads_float_and_quantises_the_encoder(tiny_owlv2_package):
+    import onnx
+    import openvino as ov
+
+    pkg = open_package(tiny_owlv2_package)
+    model = onnx.load(str(pkg.path(pkg.find(schema.GRAPH_IMAGE_ENCODER, "onnxruntime", "int8").file)))
+    nodes = {n.name: n for n in model.graph.node}
+    dq_outputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    for name in HEAD_MATMULS:
+        assert not set(nodes[name].input) & dq_outputs, name
+    objectness = [n for n in nodes if n.startswith("/objectness_head/") and nodes[n].op_type == "MatMul"]
+    assert len(objectness) == 3 and not any(set(nodes[n].input) & dq_outputs for n in objectness)
+    fc1 = nodes["/vision_model/encoder/layers.0/mlp/fc1/MatMul"]
+    assert set(fc1.input) <= dq_outputs  # weight and activation both quantised
+
+    ir = ov.Core().read_model(str(pkg.path(pkg.find(schema.GRAPH_IMAGE_ENCODER, "openvino", "int8").file)))
+    fq_fed = {op.get_friendly_name() for op in ir.get_ops() if op.get_type_name() == "MatMul"
+              and any(op.input_value(i).get_node().get_type_name() == "FakeQuantize" for i in range(op.get_input_size()))}
+    assert any("fc1" in n for n in fq_fed)
+    assert not [n for n in fq_fed if any(k in n for k in ("box_head", "objectness_head", "dense0", "logit_", "region_embeds"))]

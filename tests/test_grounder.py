@@ -321,3 +321,27 @@ def test_precomputed_text_embeddings_and_json(fp32):
     det = fp32.predict(IMAGES["chelsea"], te, threshold=0.2)
     assert det.phrases == tuple(PHRASES)
     json.loads(det.to_json())
+
+
+def test_auto_load_on_real_package_respects_fidelity_and_caches(package_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GROUNDLITE_CACHE_DIR", str(tmp_path))
+    pkg = open_package(package_dir)
+    first = groundlite.load(package_dir)
+    info = first.backend_info
+    assert not info.from_cache
+    cpu = [c for c in info.candidates if c.device == "cpu"]
+    assert len(cpu) >= 2 and all(c.probe_ms is not None for c in cpu)  # really probed on this machine
+    chosen = next(c for c in info.candidates if c.status == "chosen")
+    assert chosen.probe_ms == min(c.probe_ms for c in cpu)
+    for c in info.candidates:  # every quantised candidate passed the gate ...
+        if c.precision != "fp32":
+            assert pkg.fidelity(c.backend, c.precision)["detection_agreement"] >= schema.MIN_FIDELITY_AGREEMENT
+    for e in info.excluded:  # ... and every gated one failed it
+        if "below min_agreement" in e.reason:
+            assert pkg.fidelity(e.backend, e.precision)["detection_agreement"] < schema.MIN_FIDELITY_AGREEMENT
+    second = groundlite.load(package_dir)
+    assert second.backend_info.from_cache
+    assert (second.backend_info.backend, second.backend_info.precision) == (info.backend, info.precision)
+    a = first.predict(IMAGES["chelsea"], PHRASES)
+    b = second.predict(IMAGES["chelsea"], PHRASES)
+    np.testing.assert_array_equal(a.xyxy, b.xyxy)

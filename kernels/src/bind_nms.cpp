@@ -25,6 +25,18 @@ std::int64_t check_boxes_scores(const py::buffer_info& b, const py::buffer_info&
     return n;
 }
 
+// Non-template float entry points so the loops can be multiversioned (AVX-512 / AVX2 / baseline).
+GL_MULTIVERSION std::vector<std::int64_t> nms_kernel(const float* b, const float* s, std::int64_t n, float iou,
+                                                     bool use_thr, float thr, std::int64_t max_keep) {
+    return groundlite::nms(b, s, n, iou, use_thr, thr, max_keep);
+}
+
+GL_MULTIVERSION std::vector<std::int64_t> batched_nms_kernel(const float* b, const float* s, const std::int64_t* l,
+                                                             std::int64_t n, float iou, bool use_thr, float thr,
+                                                             std::int64_t max_keep) {
+    return groundlite::batched_nms(b, s, l, n, iou, use_thr, thr, max_keep);
+}
+
 std::int64_t max_keep_of(std::int64_t max_detections) {
     return max_detections < 0 ? std::numeric_limits<std::int64_t>::max() : max_detections;
 }
@@ -38,8 +50,7 @@ py::array_t<std::int64_t> nms_f32(const carray<float>& boxes, const carray<float
     std::vector<std::int64_t> keep;
     {
         py::gil_scoped_release nogil;
-        keep = groundlite::nms(b, s, n, iou_threshold, use_score_threshold, score_threshold,
-                               max_keep_of(max_detections));
+        keep = nms_kernel(b, s, n, iou_threshold, use_score_threshold, score_threshold, max_keep_of(max_detections));
     }
     return groundlite::bind::to_int64_array(keep);
 }
@@ -56,8 +67,8 @@ py::array_t<std::int64_t> batched_nms_f32(const carray<float>& boxes, const carr
     std::vector<std::int64_t> keep;
     {
         py::gil_scoped_release nogil;
-        keep = groundlite::batched_nms(b, s, l, n, iou_threshold, use_score_threshold, score_threshold,
-                                       max_keep_of(max_detections));
+        keep = batched_nms_kernel(b, s, l, n, iou_threshold, use_score_threshold, score_threshold,
+                                  max_keep_of(max_detections));
     }
     return groundlite::bind::to_int64_array(keep);
 }

@@ -14,6 +14,17 @@ using groundlite::bind::check_shape;
 
 namespace {
 
+// Non-template entry points so the resampling loops can be multiversioned (AVX-512 / AVX2 / baseline).
+GL_MULTIVERSION void squash_kernel(const std::uint8_t* img, std::int64_t h, std::int64_t w, std::int64_t s,
+                                   const float* m, const float* sd, float* o) {
+    groundlite::preprocess_squash_bicubic(img, h, w, s, m, sd, o);
+}
+
+GL_MULTIVERSION void pad_kernel(const std::uint8_t* img, std::int64_t h, std::int64_t w, std::int64_t s, const float* m,
+                                const float* sd, float pad_value, float* o) {
+    groundlite::preprocess_pad_bilinear_antialias(img, h, w, s, m, sd, pad_value, o);
+}
+
 py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t size, const std::string& mode,
                                  const carray<float>& mean, const carray<float>& stdev, float pad_value) {
     const auto info = image.request();
@@ -39,9 +50,9 @@ py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t
     {
         py::gil_scoped_release nogil;
         if (squash) {
-            groundlite::preprocess_squash_bicubic(img, h, w, size, m, sd, o);
+            squash_kernel(img, h, w, size, m, sd, o);
         } else {
-            groundlite::preprocess_pad_bilinear_antialias(img, h, w, size, m, sd, pad_value, o);
+            pad_kernel(img, h, w, size, m, sd, pad_value, o);
         }
     }
     return out;

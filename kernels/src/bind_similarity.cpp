@@ -1,6 +1,7 @@
 // Bindings for region_phrase_logits and select_regions (float32).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <optional>
@@ -15,6 +16,12 @@ using groundlite::bind::carray;
 using groundlite::bind::check_shape;
 
 namespace {
+
+// Non-template float entry point so the loops can be multiversioned (AVX-512 / AVX2+FMA / baseline).
+GL_MULTIVERSION void logits_kernel(const float* r, std::int64_t n, const float* q, std::int64_t nq, std::int64_t d,
+                                   const float* sh, const float* sc, bool normalize, float* out, float* work) {
+    groundlite::region_phrase_logits(r, n, q, nq, d, sh, sc, normalize, out, work);
+}
 
 // shift/scale arrive as [N] or [N,1]; both are N contiguous floats.
 const float* per_region(const std::optional<carray<float>>& a, const char* name, std::int64_t n) {
@@ -50,7 +57,7 @@ py::array_t<float> region_phrase_logits_f32(const carray<float>& region, const c
         py::gil_scoped_release nogil;
         const std::int64_t qpad = (q + 15) / 16 * 16;
         std::vector<float> work(static_cast<std::size_t>(n + q + d * qpad));
-        groundlite::region_phrase_logits(r, n, qq, q, d, sh, sc, normalize, o, work.data());
+        logits_kernel(r, n, qq, q, d, sh, sc, normalize, o, work.data());
     }
     return out;
 }

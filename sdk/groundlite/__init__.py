@@ -15,16 +15,22 @@ from ._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from . import ops
     from .detections import Detections
+    from .grounder import OwlGrounder
+    from .images import load_image
     from .runtime import load
+    from .selection import BackendInfo
 
 # public name -> module that defines it (imported lazily)
 _LAZY = {
     "ops": ("groundlite.ops", None),
     "Detections": ("groundlite.detections", "Detections"),
     "load": ("groundlite.runtime", "load"),
+    "load_image": ("groundlite.images", "load_image"),
+    "OwlGrounder": ("groundlite.grounder", "OwlGrounder"),
+    "BackendInfo": ("groundlite.selection", "BackendInfo"),
 }
 
-__all__ = ["__version__", "errors", "ops", "Detections", "load"]
+__all__ = ["__version__", "errors", "ops", "Detections", "load", "load_image", "OwlGrounder", "BackendInfo"]
 
 
 def __getattr__(name: str) -> Any:

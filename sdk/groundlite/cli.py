@@ -122,7 +122,19 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # piped output has no terminal width; rich would squeeze tables into 80 columns
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+def _progress(items: Sequence[Any], what: str) -> Any:
+    """Iterate ``items`` with a transient progress bar on stderr when there are several and a terminal."""
+    if len(items) < 2 or not sys.stderr.isatty():
+        return items
+    from rich.progress import track
+
+    return track(items, description=what, console=_console(stderr=True), transient=True)
 
 
 def _load(args: argparse.Namespace, model: str) -> Any:
@@ -154,7 +166,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         kwargs["threshold"] = args.threshold
     outs = _out_paths(args.out, args.images) if args.out is not None else None
     results = []
-    for i, image in enumerate(args.images):
+    for i, image in enumerate(_progress(args.images, "detecting")):
         det = grounder.predict(image, args.phrases, **kwargs)
         results.append({"image": image, **det.to_dict(), "timings_ms": grounder.last_timings})
         if outs is not None:
@@ -172,7 +184,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     console.print(f"[dim]{args.model}: {info.backend}/{info.device}/{info.precision}"
                   f"{' (cached choice)' if info.from_cache else ''}[/dim]")
     for r in results:
-        table = Table(title=f"{r['image']}: {len(r['detections'])} detection(s)", title_justify="left")
+        table = Table(title=f"{Path(r['image']).name}: {len(r['detections'])} detection(s)", title_justify="left")
         for col in ("phrase", "score", "x1", "y1", "x2", "y2"):
             table.add_column(col, justify="left" if col == "phrase" else "right")
         for d in r["detections"]:
@@ -188,7 +200,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     grounder = _load(args, args.model)
     if not hasattr(grounder, "read"):
         raise InvalidArgumentError(f"expected a text model for 'read', got a {grounder.family!r} package")
-    results = [{"image": image, "lines": [line.to_dict() for line in grounder.read(image)]} for image in args.images]
+    results = [{"image": image, "lines": [line.to_dict() for line in grounder.read(image)]}
+               for image in _progress(args.images, "reading")]
     if args.json:
         print(json.dumps({"model": args.model, "results": results}, ensure_ascii=False))
         return 0
@@ -287,7 +300,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from rich.table import Table
 
         table = Table(title=f"{package.manifest.get('name', path.name)} on {Path(image).name} "
-                            f"({args.runs} runs, peak RSS = ru_maxrss of a fresh process per row)")
+                            f"({args.runs} runs; each row in a fresh process: load = groundlite.load wall time "
+                            f"incl. library imports, first = first predict, peak RSS = ru_maxrss)")
         for col in ("backend", "device", "precision", "load ms", "first ms", "p50 ms", "p90 ms", "FPS", "peak RSS MB"):
             table.add_column(col, justify="right" if "ms" in col or col in ("FPS", "peak RSS MB") else "left")
         for r in rows:
@@ -343,10 +357,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         console.print(f"  artifacts: {', '.join(pk['combos'])}")
         if pk["fidelity"]:
             ft = Table(title="fidelity vs fp32", title_justify="left")
-            keys = ("region_cosine", "query_cosine", "logit_max_abs", "box_l1", "detection_agreement")
+            keys = {"region_cosine": "region cos", "query_cosine": "query cos", "logit_max_abs": "max |dlogit|",
+                    "box_l1": "box L1", "detection_agreement": "agreement"}
             ft.add_column("artifact")
-            for k in keys:
-                ft.add_column(k, justify="right")
+            for header in keys.values():
+                ft.add_column(header, justify="right")
             for name, f in pk["fidelity"].items():
                 ft.add_row(name, *(f"{f[k]:.4g}" if isinstance(f.get(k), (int, float)) else "-" for k in keys))
             console.print(ft)

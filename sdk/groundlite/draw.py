@@ -23,7 +23,7 @@ PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
 
 def _sizes(width: int, height: int) -> tuple[int, int]:
     short = min(width, height)
-    return max(1, round(short / 250)), max(9, min(64, round(short / 32)))
+    return max(1, round(short / 250)), max(10, min(72, round(short / 28)))
 
 
 def annotate(image: Any, detections: Detections) -> Image.Image:

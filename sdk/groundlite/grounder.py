@@ -251,12 +251,10 @@ class OwlGrounder:
         if len(region) == 0:
             self._tls.decode_ms = (time.perf_counter() - t0) * 1e3
             return Detections.empty(te.phrases)
-        normalised = ops.cxcywh_to_xyxy(np.ascontiguousarray(ie.boxes[region]), 1.0, 1.0, False)
-        xyxy = ops.boxes_to_original(normalised, ie.meta, True)
+        normalised = ops.cxcywh_to_xyxy(np.ascontiguousarray(ie.boxes[region]), 1.0, 1.0, clip=False)
+        xyxy = ops.boxes_to_original(normalised, ie.meta, coords="normalized", clip=False)
         if nms_iou is not None:
-            keep = ops.batched_nms(xyxy, scores, query, float(nms_iou))
-            if top_k is not None:
-                keep = keep[:top_k]
+            keep = ops.batched_nms(xyxy, scores, query, float(nms_iou), max_detections=top_k)
             xyxy, scores, query = xyxy[keep], scores[keep], query[keep]
         self._tls.decode_ms = (time.perf_counter() - t0) * 1e3
         return Detections(xyxy, scores, query, te.phrases)
@@ -275,6 +273,8 @@ class OwlGrounder:
                       *, batch_size: int = 8) -> list[Detections]:
         """:meth:`predict` for several images; the image encoder runs ``batch_size`` images per call."""
         _check_decode_args(threshold, nms_iou, top_k)
+        if isinstance(images, np.ndarray) and images.ndim == 4:  # a [B, H, W, C] stack
+            images = list(images)
         if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
             raise InvalidArgumentError(f"expected a list of images, got {type(images).__name__}")
         if isinstance(phrases, TextEmbeddings):

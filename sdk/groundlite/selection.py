@@ -320,7 +320,10 @@ def select(
                     log.warning("groundlite: candidate %s failed during the probe: %s", c.key, _fail_text(e))
                     continue
                 timings[c.key] = statistics.median(runs)
-                loaded[c.key] = sessions
+                # keep only the fastest so far loaded: peak memory is two candidates, not all of them
+                if all(timings[c.key] < timings[k] for k in loaded):
+                    loaded = {c.key: sessions}
+                del sessions
             cpu.sort(key=lambda c: timings.get(c.key, float("inf")))
         order = accelerators + cpu
 
@@ -353,6 +356,8 @@ def select(
             f"expected one of {len(candidates)} candidate(s) to load and run, got a failure from each: "
             + " | ".join(failures)
         )
+    # a cached choice that no longer loads is replaced by the fallback that did
+    from_cache = from_cache and chosen.key == cached_key
     if store is not None and not from_cache:
         store.put(cache_key, {"choice": chosen.key, "probe_ms": timings, "created": time.time()})
 

@@ -4,8 +4,9 @@
 // IoU rule (matches torchvision wherever it is well defined): area = (x2-x1)*(y2-y1); the
 // intersection is clamped at 0; when the intersection is 0 the IoU is 0, so zero-area and inverted
 // boxes never suppress or get suppressed and are kept/ranked by score. Otherwise
-// IoU = inter / ((area_i + area_j) - inter), evaluated in T without fused multiply-add so that a
-// plain numpy float32 reference gives bit-identical decisions at the threshold.
+// IoU = inter / ((area_i + area_j) - inter), evaluated in T without fused multiply-add (the
+// translation unit that instantiates these is built with -ffp-contract=off, see CMakeLists.txt)
+// so that a plain numpy float32 reference gives bit-identical decisions at the threshold.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <limits>
 #include <numeric>
 #include <vector>
+
+#include "groundlite/simd.hpp"
 
 namespace groundlite {
 namespace detail {
@@ -57,7 +60,7 @@ struct RankedBoxes {
 };
 
 template <typename T>
-inline T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by2, T barea) {
+GL_HOT_INLINE T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by2, T barea) {
     const T w = std::max(T(0), std::min(ax2, bx2) - std::max(ax1, bx1));
     const T h = std::max(T(0), std::min(ay2, by2) - std::max(ay1, by1));
     const T inter = w * h;
@@ -68,7 +71,7 @@ inline T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by
 // Greedy NMS over boxes already in rank order (`order`, length m). Appends kept ids to `keep`,
 // at most max_keep of them.
 template <typename T>
-void greedy_nms_ranked(const T* boxes, const std::int64_t* order, std::int64_t m, T iou_threshold,
+GL_HOT_INLINE void greedy_nms_ranked(const T* boxes, const std::int64_t* order, std::int64_t m, T iou_threshold,
                        std::int64_t max_keep, std::vector<std::int64_t>& keep) {
     if (m <= 0 || max_keep <= 0) return;
     RankedBoxes<T> rb(boxes, order, m);
@@ -132,7 +135,7 @@ void greedy_nms_ranked(const T* boxes, const std::int64_t* order, std::int64_t m
 // Greedy NMS. boxes: [n,4] xyxy, scores: [n]. Returns kept indices by descending score (ties: lower
 // index). A box is suppressed by a kept box when IoU > iou_threshold (strictly).
 template <typename T>
-std::vector<std::int64_t> nms(const T* boxes, const T* scores, std::int64_t n, T iou_threshold,
+GL_HOT_INLINE std::vector<std::int64_t> nms(const T* boxes, const T* scores, std::int64_t n, T iou_threshold,
                               bool use_score_threshold, T score_threshold, std::int64_t max_keep) {
     std::vector<std::int64_t> keep;
     const auto order = detail::ranked_candidates(scores, n, use_score_threshold, score_threshold);
@@ -143,7 +146,7 @@ std::vector<std::int64_t> nms(const T* boxes, const T* scores, std::int64_t n, T
 
 // NMS independently per label (no suppression across labels); result ranked like nms().
 template <typename T>
-std::vector<std::int64_t> batched_nms(const T* boxes, const T* scores, const std::int64_t* labels,
+GL_HOT_INLINE std::vector<std::int64_t> batched_nms(const T* boxes, const T* scores, const std::int64_t* labels,
                                       std::int64_t n, T iou_threshold, bool use_score_threshold,
                                       T score_threshold, std::int64_t max_keep) {
     auto order = detail::ranked_candidates(scores, n, use_score_threshold, score_threshold);
@@ -173,7 +176,7 @@ enum class SoftNmsMethod { linear, gaussian };
 // s_j *= exp(-IoU^2 / sigma). Boxes whose score is NaN or < score_threshold (initially or after a
 // decay) are dropped. The gaussian factor is evaluated in double. Outputs (index, score at selection) in selection order.
 template <typename T>
-void soft_nms(const T* boxes, const T* scores, std::int64_t n, T iou_threshold, T sigma,
+GL_HOT_INLINE void soft_nms(const T* boxes, const T* scores, std::int64_t n, T iou_threshold, T sigma,
               SoftNmsMethod method, T score_threshold, std::vector<std::int64_t>& keep,
               std::vector<T>& kept_scores) {
     std::vector<std::int64_t> live;

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "groundlite/simd.hpp"
+
 namespace groundlite {
 namespace detail {
 
@@ -160,7 +162,7 @@ inline AxisTaps<float> antialias_bilinear_taps(std::int64_t real, std::int64_t p
 
 // Horizontal pass over `rows` rows of a w x 3 uint8 image into an out_w x 3 row buffer of Acc.
 // Fixed (integer) taps reproduce Pillow's rounding; float taps add the padding constant.
-inline void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+GL_HOT_INLINE void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
                                    const AxisTaps<std::int32_t>& t, std::int64_t out_w, std::uint8_t* dst) {
     const std::int64_t ks = t.ksize;
     for (std::int64_t y = 0; y < rows; ++y) {
@@ -182,7 +184,7 @@ inline void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, s
     }
 }
 
-inline void horizontal_pass_float(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+GL_HOT_INLINE void horizontal_pass_float(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
                                   const AxisTaps<float>& t, float pad255, std::int64_t out_w, float* dst) {
     const std::int64_t ks = t.ksize;
     for (std::int64_t y = 0; y < rows; ++y) {
@@ -207,7 +209,7 @@ inline void horizontal_pass_float(const std::uint8_t* src, std::int64_t rows, st
 
 // out[c][y][x] for one output row from an interleaved row of 3*s values.
 template <typename V, typename F>
-inline void write_planar_row(const V* row, std::int64_t s, std::int64_t y, F&& f, float* out) {
+GL_HOT_INLINE void write_planar_row(const V* row, std::int64_t s, std::int64_t y, F&& f, float* out) {
     for (int c = 0; c < 3; ++c) {
         float* o = out + (c * s + y) * s;
         for (std::int64_t x = 0; x < s; ++x) o[x] = f(c, row[3 * x + c]);
@@ -222,7 +224,7 @@ inline void normalisation_lut(const float* mean, const float* stdev, float* lut)
 }
 
 // One output row of Pillow's vertical pass: n interleaved values from rows first..first+ksize-1.
-inline void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
+GL_HOT_INLINE void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
                                 std::int64_t y, std::int32_t* acc, std::uint8_t* dst) {
     std::fill(acc, acc + n, 1 << (kPillowPrecisionBits - 1));
     const std::int32_t* k = t.w.data() + y * t.ksize;
@@ -238,7 +240,7 @@ inline void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, const A
 }  // namespace detail
 
 // image: h x w x 3 uint8 (row-major) -> out: 3 x s x s float (OWL-ViT: Pillow bicubic squash).
-inline void preprocess_squash_bicubic(const std::uint8_t* image, std::int64_t h, std::int64_t w,
+GL_HOT_INLINE void preprocess_squash_bicubic(const std::uint8_t* image, std::int64_t h, std::int64_t w,
                                       std::int64_t s, const float* mean, const float* stdev, float* out) {
     const auto hx = detail::pillow_bicubic_taps(w, s);
     const auto vy = detail::pillow_bicubic_taps(h, s);
@@ -273,7 +275,7 @@ inline void preprocess_squash_bicubic(const std::uint8_t* image, std::int64_t h,
 
 // image: h x w x 3 uint8 -> out: 3 x s x s float (OWLv2: pad to square with pad_value in [0,1],
 // gaussian anti-alias, bilinear zoom).
-inline void preprocess_pad_bilinear_antialias(const std::uint8_t* image, std::int64_t h, std::int64_t w,
+GL_HOT_INLINE void preprocess_pad_bilinear_antialias(const std::uint8_t* image, std::int64_t h, std::int64_t w,
                                               std::int64_t s, const float* mean, const float* stdev,
                                               float pad_value, float* out) {
     const std::int64_t side = std::max(h, w);

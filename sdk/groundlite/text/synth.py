@@ -170,7 +170,7 @@ def render_sample(seed: int, *, kind: str | None = None, fonts: Sequence[str | N
             drawn.append((w, (int(x), y), font, fg if box_fill is None else (255, 255, 255), box_fill))
             words.append(Word(w, li, np.array([x + x0, y + y0, x + x1, y + y1], np.float32)))
             kept.append(w)
-            x += wlen + space * (3 if is_button_row else 1)
+            x += wlen + (space + 40 if is_button_row else space)  # buttons: 16 px of padding + a gap
         line_texts.append(" ".join(kept))
         ascent, descent = font.getmetrics()
         y += int((ascent + descent) * float(rng.uniform(1.3, 1.8)))
