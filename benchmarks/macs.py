@@ -25,6 +25,7 @@ __all__ = ["count_macs", "MacCount", "fix_input_shapes"]
 
 _MATMUL_OPS = ("MatMul", "MatMulInteger", "QLinearMatMul", "MatMulIntegerToFloat", "FusedMatMul")
 _CONV_OPS = ("Conv", "ConvInteger", "QLinearConv")
+_NODE_OPS = _MATMUL_OPS + _CONV_OPS + ("Gemm", "Einsum")
 
 
 @dataclass
@@ -87,6 +88,43 @@ def _infer(model: Any) -> Any:
         return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
 
 
+def _data_inputs(node: Any) -> list[str]:
+    if node.op_type in ("QLinearMatMul", "QLinearConv"):  # data inputs sit at positions 0 and 3
+        return [node.input[0], node.input[3]]
+    if node.op_type == "Einsum":
+        return list(node.input)
+    return list(node.input[:2])
+
+
+def _probe_shapes(model: Any, names: list[str]) -> dict[str, tuple[int, ...]]:
+    """Shapes that static inference left open, read from one ONNX Runtime run on zero inputs."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    have = {o.name for o in m.graph.output}
+    inits = {i.name for i in m.graph.initializer}
+    names = [n for n in dict.fromkeys(names) if n not in inits and n]
+    del m.graph.value_info[:]
+    for n in names:
+        if n not in have:
+            m.graph.output.append(helper.make_empty_tensor_value_info(n))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor addressable
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for inp in sess.get_inputs():
+        dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+                 "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}.get(inp.type, np.float32)
+        feeds[inp.name] = np.zeros(inp.shape, dtype)
+    outs = sess.run(names, feeds)
+    return {n: tuple(int(d) for d in o.shape) for n, o in zip(names, outs)}
+
+
 def _einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
     lhs = equation.replace(" ", "").split("->")[0]
     sizes: dict[str, int] = {}
@@ -104,13 +142,16 @@ def _einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
     return math.prod(sizes.values())
 
 
-def count_macs(model_or_path: Any, shapes: Mapping[str, tuple[int, ...]] | None = None, batch: int = 1) -> MacCount:
+def count_macs(model_or_path: Any, shapes: Mapping[str, tuple[int, ...]] | None = None, batch: int = 1,
+               *, probe: bool = True) -> MacCount:
     """MACs of one call of an ONNX model at concrete input shapes.
 
     Args:
         model_or_path: ``onnx.ModelProto`` or a path to an ``.onnx`` file.
         shapes: input name -> full shape; inputs not given get ``batch`` for every symbolic dim.
         batch: value for symbolic dims.
+        probe: read shapes that static inference cannot (e.g. behind a data-dependent Reshape) from
+            one ONNX Runtime run on zero inputs; without it such nodes are listed in ``unknown``.
 
     Rules: MatMul ``[..., M, K] x [..., K, N]`` -> ``prod(out) * K``; Gemm -> ``M * N * K``; Conv ->
     ``prod(out) * (C_in / group) * prod(kernel)``; Einsum -> product of every index size
@@ -129,14 +170,17 @@ def count_macs(model_or_path: Any, shapes: Mapping[str, tuple[int, ...]] | None 
     for init in g.initializer:
         known[init.name] = tuple(int(d) for d in init.dims)
 
+    missing = [n for node in g.node if node.op_type in _NODE_OPS for n in _data_inputs(node) + [node.output[0]]
+               if n not in known]
+    if missing and probe:
+        known.update(_probe_shapes(model, missing))
+
     counts = MacCount()
     for node in g.node:
         op = node.op_type
-        if op not in _MATMUL_OPS + _CONV_OPS + ("Gemm", "Einsum"):
+        if op not in _NODE_OPS:
             continue
-        # QLinear* put the data inputs at positions 0 and 3
-        data = [node.input[0], node.input[3]] if op in ("QLinearMatMul", "QLinearConv") else list(node.input[:2])
-        ins = [known.get(n) for n in data]
+        ins = [known.get(n) for n in _data_inputs(node)]
         out = known.get(node.output[0])
         if any(s is None for s in ins) or (out is None and op != "Einsum"):
             counts.unknown.append(node.name or op)
@@ -155,7 +199,7 @@ def count_macs(model_or_path: Any, shapes: Mapping[str, tuple[int, ...]] | None 
             macs = math.prod(out) * math.prod(w[1:])
         else:  # Einsum
             eq = next(at.s.decode() for at in node.attribute if at.name == "equation")
-            macs = _einsum_macs(eq, [known[n] for n in node.input])
+            macs = _einsum_macs(eq, ins)
         counts.by_op[op] = counts.by_op.get(op, 0) + int(macs)
     return counts
 

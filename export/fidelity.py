@@ -23,7 +23,7 @@ import numpy as np
 from groundlite import schema
 
 __all__ = ["TOP_K", "IOU_THRESHOLD", "FIDELITY_PHRASES", "region_phrase_logits", "cxcywh_to_xyxy",
-           "box_iou", "compare", "onnxruntime_runner", "openvino_runner"]
+           "box_iou", "compare", "memoize", "onnxruntime_runner", "openvino_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,27 @@ def compare(
     if has_objectness:
         out["objectness_max_abs"] = round(obj_max, 6)
     return out
+
+
+def memoize(runner: Runner) -> Runner:
+    """Cache a runner's outputs by the bytes of its feeds: the FP32 reference is compared against
+    several candidates on the same images and need not run again for each."""
+    import hashlib
+
+    cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        h = hashlib.sha1()
+        for name in sorted(feeds):
+            arr = np.ascontiguousarray(feeds[name])
+            h.update(f"{name}|{arr.dtype}|{arr.shape}|".encode())
+            h.update(arr.tobytes())
+        key = h.hexdigest()
+        if key not in cache:
+            cache[key] = runner(feeds)
+        return cache[key]
+
+    return run
 
 
 def onnxruntime_runner(path: Path, threads: int | None = None) -> Runner:

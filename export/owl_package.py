@@ -262,7 +262,7 @@ def _export(rep: Reporter, pkg: Path, out: Path, scratch: Path, source: str | No
         rep.stage(f"fidelity on {len(fid_set.images)} held-out photos")
         pixels = calibration.preprocess_images(fid_set.images, loaded.family, loaded.image_size)
         text = _tokenize(tokenizer, fidelity.FIDELITY_PHRASES)
-        reference = {g: fidelity.onnxruntime_runner(fp32[g]) for g in graphs}
+        reference = {g: fidelity.memoize(fidelity.onnxruntime_runner(fp32[g])) for g in graphs}
         for (backend, precision), files in produced.items():
             if (backend, precision) == ("onnxruntime", "fp32") or backend == "tensorrt":
                 continue  # the reference itself; TensorRT engines only exist on the target

@@ -18,13 +18,16 @@ list lives in the ONNX metadata (key ``character``). The pre/post-processing is 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import importlib.util
+import os
 import re
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -271,6 +274,7 @@ def _build(out: Path, root: Path, precisions: tuple[str, ...], backends: tuple[s
     from groundlite.export.quantize import DEFAULT_EXCLUDED_OP_TYPES, convert_openvino
     from groundlite.text.config import TextConfig
 
+    root = root.resolve()  # quantisation runs in a scratch cwd (see _scratch_cwd)
     cfg = TextConfig()
     src = source_models()
     src_sha = source_sha256()
@@ -297,7 +301,8 @@ def _build(out: Path, root: Path, precisions: tuple[str, ...], backends: tuple[s
         calib = _calibration_feeds(reference, images)
         for backend in backends:
             step(f"{backend} int8")
-            artifacts += _quantize(root, backend, fp32, calib)
+            with _scratch_cwd():
+                artifacts += _quantize(root, backend, fp32, calib)
             write_manifest(root, _manifest(root, artifacts, cfg, num_classes, charset_path, src_sha, extra))
         step("fidelity")
         from groundlite.text.synth import render_samples
@@ -306,6 +311,7 @@ def _build(out: Path, root: Path, precisions: tuple[str, ...], backends: tuple[s
         extra["calibration"] = {
             "method": "minmax", "size": len(images), "source": source, "images_sha256": images_sha,
             "quantized_op_types": list(INT8_OP_TYPES), "excluded_op_types": list(DEFAULT_EXCLUDED_OP_TYPES),
+            "kept_float_nodes": {g: _edge_nodes_onnx(p, g) for g, p in fp32.items()},
             "detector_batches": len(calib[schema.GRAPH_TEXT_DETECTOR]),
             "recognizer_batches": len(calib[schema.GRAPH_TEXT_RECOGNIZER]),
         }
@@ -323,6 +329,20 @@ def _build(out: Path, root: Path, precisions: tuple[str, ...], backends: tuple[s
     write_manifest(root, _manifest(root, artifacts, cfg, num_classes, charset_path, src_sha, extra))
     open_package(root)  # verify what we wrote before it is renamed into place
     return out
+
+
+@contextlib.contextmanager
+def _scratch_cwd() -> Iterator[None]:
+    """Run in a temporary working directory: ONNX Runtime's quantisation pre-processing writes
+    ``sym_shape_infer_temp.onnx`` and ``<uuid>.data`` weight files into the *current* directory,
+    which is the user's directory when the built-in model is built on first use."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="groundlite-text-quant-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(old)
 
 
 def _calibration_feeds(reference: Any, images: list[np.ndarray]) -> dict[str, list[dict[str, np.ndarray]]]:

@@ -93,3 +93,30 @@ def test_count_macs_qdq_matmul_counts_like_float() -> None:
 def test_fix_input_shapes_rejects_wrong_rank() -> None:
     with pytest.raises(ValueError, match="rank-4"):
         macs.fix_input_shapes(_vit_like(), {"x": (1, 3, 32)})
+
+
+def _data_dependent_reshape() -> onnx.ModelProto:
+    """x [B,8,16] -> Reshape to [4B?, ...] whose target shape is computed in float (static inference gives up)."""
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["sum"], keepdims=0, name="sum"),
+        helper.make_node("Mul", ["sum", "zero"], ["z"], name="zero_it"),
+        helper.make_node("Add", ["z", "target_f"], ["tf"], name="target"),
+        helper.make_node("Cast", ["tf"], ["target_i"], to=TensorProto.INT64, name="cast"),
+        helper.make_node("Reshape", ["x", "target_i"], ["r"], name="reshape"),   # [B*2, 4, 16]
+        helper.make_node("MatMul", ["r", "w"], ["y"], name="mm"),                # [B*2, 4, 5]
+    ]
+    graph = helper.make_graph(
+        nodes, "dyn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 8, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+         numpy_helper.from_array(np.array([-1, 4, 16], np.float32), "target_f"), _w("w", 16, 5)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_count_macs_probes_shapes_static_inference_cannot_see() -> None:
+    pytest.importorskip("onnxruntime")
+    blind = macs.count_macs(_data_dependent_reshape(), batch=3, probe=False)
+    assert blind.unknown == ["mm"] and blind.total == 0
+    probed = macs.count_macs(_data_dependent_reshape(), batch=3)
+    assert probed.unknown == [] and probed.by_op == {"MatMul": 3 * 2 * 4 * 5 * 16}

@@ -52,7 +52,8 @@ def test_info_package_summary_and_fidelity(tiny_owlvit_package, cache):
 
 
 def test_detect_json_equals_library_predict(tiny_owlvit_package, cache):
-    args = ("--backend", "onnxruntime", "--precision", "fp32", "--threshold", "0.2")
+    args = ("--backend", "onnxruntime", "--precision", "fp32", "--threshold", "0.2", "--nms-iou", "none",
+            "--top-k", "none")
     r = run("detect", CHELSEA, "-p", "a cat", "-p", "a dog", "--model", tiny_owlvit_package, *args, "--json",
             cache=cache)
     assert r.returncode == 0, r.stderr
@@ -60,7 +61,7 @@ def test_detect_json_equals_library_predict(tiny_owlvit_package, cache):
     assert (out["backend"], out["precision"]) == ("onnxruntime", "fp32")
     (result,) = out["results"]
     g = groundlite.load(tiny_owlvit_package, "onnxruntime", "cpu", "fp32", cache=False)
-    ref = g.predict(CHELSEA, ["a cat", "a dog"], threshold=0.2).to_dict()
+    ref = g.predict(CHELSEA, ["a cat", "a dog"], threshold=0.2, nms_iou=None, top_k=None).to_dict()
     assert result["phrases"] == ref["phrases"]
     assert len(result["detections"]) == len(ref["detections"]) > 0
     for a, b in zip(result["detections"], ref["detections"]):
@@ -132,3 +133,19 @@ def test_export_subcommand_is_registered(cache):
         pytest.skip("export extras are not installed")
     assert r.returncode == 0, r.stderr
     assert "usage:" in r.stdout
+
+
+def test_annotate_scales_lines_and_labels_with_image_size():
+    from groundlite.draw import _sizes, annotate
+
+    small, large = _sizes(64, 48), _sizes(4000, 3000)
+    assert small[0] < large[0] and small[1] < large[1]  # line width and font size grow
+    det = groundlite.Detections([[4, 4, 40, 30]], [0.5], [0], ("thing",))
+    for shape in ((48, 64, 3), (1500, 2000, 3)):
+        canvas = np.zeros(shape, np.uint8)
+        scale = shape[0] / 48
+        d = groundlite.Detections(det.xyxy * scale, det.scores, det.labels, det.phrases)
+        out = np.asarray(annotate(canvas, d))
+        assert out.shape == shape
+        # the box outline is drawn where the box is
+        assert out[int(4 * scale) + 1, int(20 * scale)].any() or out[int(30 * scale) - 1, int(20 * scale)].any()

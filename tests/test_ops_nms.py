@@ -159,10 +159,11 @@ BAD = [
     ("boxes (N,3)", lambda: ops.nms(np.zeros((3, 3), np.float32), SCORES, 0.5), "expected shape (N, 4), got (3, 3)"),
     ("boxes 1-D", lambda: ops.nms(np.zeros(4, np.float32), SCORES, 0.5), "boxes: expected shape (N, 4), got (4,)"),
     ("scores mismatch", lambda: ops.nms(BOXES, np.ones(2, np.float32), 0.5), "scores: expected shape (3,)"),
+    ("scalar score", lambda: ops.nms(BOXES[:1], np.float32(0.5), 0.5), "scores: expected shape (1,) to match boxes, got ()"),
     ("scores 2-D", lambda: ops.nms(BOXES, np.ones((3, 1), np.float32), 0.5), "got (3, 1)"),
     ("NaN box", lambda: ops.nms(np.array([[0, 0, np.nan, 1]], np.float32), [1.0], 0.5), "expected finite coordinates"),
     ("negative iou", lambda: ops.nms(BOXES, SCORES, -0.1), "iou_threshold: expected a number >= 0"),
-    ("nan iou", lambda: ops.nms(BOXES, SCORES, float("nan")), "iou_threshold: expected a finite number"),
+    ("nan iou", lambda: ops.nms(BOXES, SCORES, float("nan")), "iou_threshold: expected a finite float32 number"),
     ("string iou", lambda: ops.nms(BOXES, SCORES, "0.5"), "iou_threshold: expected a real number"),
     ("negative score thr", lambda: ops.nms(BOXES, SCORES, 0.5, score_threshold=-1), "score_threshold"),
     ("inf score thr", lambda: ops.nms(BOXES, SCORES, 0.5, score_threshold=float("inf")), "score_threshold"),
@@ -172,6 +173,8 @@ BAD = [
     ("float labels", lambda: ops.batched_nms(BOXES, SCORES, [0.5, 1, 2], 0.5), "labels: expected integer class ids"),
     ("bad method", lambda: ops.soft_nms(BOXES, SCORES, method="box"), "method: expected 'gaussian' or 'linear'"),
     ("zero sigma", lambda: ops.soft_nms(BOXES, SCORES, sigma=0.0), "sigma: expected a number > 0"),
+    ("sigma 0 in f32", lambda: ops.soft_nms(BOXES, SCORES, sigma=1e-60), "sigma: expected a number > 0"),
+    ("complex scores", lambda: ops.nms(BOXES, SCORES + 1j, 0.5), "scores: expected real numbers, got complex"),
     ("text boxes", lambda: ops.nms("boxes", SCORES, 0.5), "boxes: expected an array"),
 ]
 

@@ -120,6 +120,7 @@ BAD = [
     ("thr > 1", lambda: ops.select_regions(R, 1.5), "threshold: expected a number <= 1"),
     ("thr < 0", lambda: ops.select_regions(R, -0.1), "threshold: expected a number >= 0"),
     ("thr nan", lambda: ops.select_regions(R, float("nan"), apply_sigmoid=False), "threshold: expected a finite"),
+    ("thr huge", lambda: ops.select_regions(R, 1e39, apply_sigmoid=False), "threshold: expected a finite float32 number"),
     ("top_k neg", lambda: ops.select_regions(R, 0.1, top_k=-2), "top_k: expected an integer >= 0"),
 ]
 

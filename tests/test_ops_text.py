@@ -106,6 +106,7 @@ BAD = [
     ("empty phrase", lambda: ops.fuzzy_find(["abc"], ["ok", ""]), InvalidPhraseError, "empty string at index 1"),
     ("str not list", lambda: ops.fuzzy_find("abc", ["a"]), InvalidArgumentError, "texts: expected a list of str, got str"),
     ("non-str item", lambda: ops.fuzzy_find(["abc"], ["a", 3]), InvalidArgumentError, "got int at index 1"),
+    ("surrogate", lambda: ops.fuzzy_find(["a\ud800b"], ["a"]), InvalidArgumentError, "lone surrogate in the string at index 0"),
     ("edit non-str", lambda: ops.edit_similarity(["a"], [None]), InvalidArgumentError, "b: expected a list of str"),
 ]
 

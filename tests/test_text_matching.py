@@ -128,3 +128,10 @@ def test_threshold_out_of_range(threshold: float) -> None:
 
 def test_no_lines_no_matches() -> None:
     assert match_phrases([], ["markers"], threshold=0.5) == []
+
+
+def test_textline_words_are_unions_of_char_boxes() -> None:
+    words = _line(1, "Let us  first").words()
+    assert [w for w, _ in words] == ["Let", "us", "first"]
+    np.testing.assert_allclose(words[1][1], _chars(1, 4, 6))
+    np.testing.assert_allclose(words[2][1], _chars(1, 8, 13))

@@ -60,8 +60,25 @@ ASAN_LIB="$(${CXX:-g++} -print-file-name=libasan.so)"
 UBSAN_LIB="$(${CXX:-g++} -print-file-name=libubsan.so)"
 # Python itself is not instrumented: leaks from the interpreter are not ours, so leak checking is off;
 # any ASan/UBSan report aborts the process and fails the run.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+# 3. canary: an extension built the same way that reads one float past a vector must abort a Python
+#    process run under this exact environment (else a clean pytest run below would prove nothing)
+cat > "$OUT/canary.cpp" <<'CPP'
+#include <vector>
+extern "C" float read_past_end(int extra) { std::vector<float> v(4, 1.0f); return v[4 + extra]; }
+CPP
+${CXX:-g++} -O1 -g -shared -fPIC -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+  "$OUT/canary.cpp" -o "$OUT/libcanary.so"
+LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" python -c "import ctypes; ctypes.CDLL('$OUT/libcanary.so').read_past_end(0)" \
+  >"$OUT/canary.log" 2>&1 || true
+if ! grep -q "heap-buffer-overflow" "$OUT/canary.log"; then
+  echo "sanitize_kernels: the ASan canary did not fire; see $OUT/canary.log" >&2
+  exit 1
+fi
+echo "sanitize_kernels: ASan canary fired as expected; $SO is instrumented"
+
 LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" \
-ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1" \
-UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
 PYTHONPATH="$OUT/plugin${PYTHONPATH:+:$PYTHONPATH}" \
   python -m pytest -q -p no:cacheprovider -p gl_sanitized_kernels tests/test_ops_*.py tests/test_fuzz_ops.py "$@"

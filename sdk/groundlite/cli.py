@@ -22,6 +22,9 @@ from .errors import GroundliteError, InvalidArgumentError
 
 __all__ = ["main", "build_parser"]
 
+#: marks a detect option the user did not give, so the model's own default applies
+UNSET = object()
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -64,9 +67,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True, help="phrase (repeatable)")
     _add_load_args(p)
-    p.add_argument("--threshold", type=float, default=None, help="score threshold (model default if omitted)")
-    p.add_argument("--nms-iou", type=_none_or(float), default=0.3, help="NMS IoU, or 'none' (default 0.3)")
-    p.add_argument("--top-k", type=_none_or(int), default=100, help="max boxes per image, or 'none' (default 100)")
+    p.add_argument("--threshold", type=float, default=UNSET, help="score threshold (default: the model's)")
+    p.add_argument("--nms-iou", type=_none_or(float), default=UNSET,
+                   help="NMS IoU, or 'none' to turn NMS off (default: the model's; OWL: 0.3)")
+    p.add_argument("--top-k", type=_none_or(int), default=UNSET,
+                   help="max boxes per image, or 'none' for all (default: the model's; OWL: 100)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", type=Path, default=None, help="write annotated image(s) to FILE or DIR")
     _add_common(p)
@@ -105,7 +110,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_common(p)
 
-    p = sub.add_parser("_bench-row", help=argparse.SUPPRESS)
+    return parser
+
+
+def _bench_row_parser() -> argparse.ArgumentParser:
+    """The internal one-row benchmark that ``bench`` runs in a fresh process (not listed in --help)."""
+    p = argparse.ArgumentParser(prog="groundlite _bench-row")
+    p.set_defaults(command="_bench-row")
     p.add_argument("model")
     p.add_argument("--backend", required=True)
     p.add_argument("--device", required=True)
@@ -115,7 +126,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--image", required=True)
     p.add_argument("--phrases", required=True, help="JSON list")
     _add_common(p)
-    return parser
+    return p
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,9 +149,13 @@ def _progress(items: Sequence[Any], what: str) -> Any:
 
 
 def _load(args: argparse.Namespace, model: str) -> Any:
+    import contextlib
+
     from .runtime import load
 
-    return load(model, args.backend, args.device, args.precision, threads=args.threads)
+    # stdout is for results (--json is parsed by scripts); a first-time build's progress goes to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        return load(model, args.backend, args.device, args.precision, threads=args.threads)
 
 
 def _out_paths(out: Path, images: Sequence[str]) -> list[Path]:
@@ -160,15 +175,21 @@ def _out_paths(out: Path, images: Sequence[str]) -> list[Path]:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    import inspect
+
+    given = {"threshold": args.threshold, "nms_iou": args.nms_iou, "top_k": args.top_k}
+    kwargs = {k: v for k, v in given.items() if v is not UNSET}
     grounder = _load(args, args.model)
-    kwargs: dict[str, Any] = {"nms_iou": args.nms_iou, "top_k": args.top_k}
-    if args.threshold is not None:
-        kwargs["threshold"] = args.threshold
+    accepted = inspect.signature(grounder.predict).parameters
+    unsupported = [f"--{k.replace('_', '-')}" for k in kwargs if k not in accepted]
+    if unsupported:
+        raise InvalidArgumentError(
+            f"expected only options the {grounder.family!r} model supports, got {', '.join(unsupported)}")
     outs = _out_paths(args.out, args.images) if args.out is not None else None
     results = []
     for i, image in enumerate(_progress(args.images, "detecting")):
         det = grounder.predict(image, args.phrases, **kwargs)
-        results.append({"image": image, **det.to_dict(), "timings_ms": grounder.last_timings})
+        results.append({"image": image, **det.to_dict(), "timings_ms": getattr(grounder, "last_timings", {})})
         if outs is not None:
             from .draw import annotate
 
@@ -384,7 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:
         warnings.showwarning = _show_warning
     try:
-        args = build_parser(argv).parse_args(argv)
+        if argv[:1] == ["_bench-row"]:
+            args = _bench_row_parser().parse_args(argv[1:])
+        else:
+            args = build_parser(argv).parse_args(argv)
         if args.command == "export":
             func = getattr(args, "func", None)
             if func is None:  # the placeholder parser: build_parser registers the real one only for export
@@ -399,6 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): not an error; silence the flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # an unexpected failure still gets one line unless --debug
         if debug:
             raise

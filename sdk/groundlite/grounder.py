@@ -252,7 +252,7 @@ class OwlGrounder:
             self._tls.decode_ms = (time.perf_counter() - t0) * 1e3
             return Detections.empty(te.phrases)
         normalised = ops.cxcywh_to_xyxy(np.ascontiguousarray(ie.boxes[region]), 1.0, 1.0, clip=False)
-        xyxy = ops.boxes_to_original(normalised, ie.meta, coords="normalized", clip=False)
+        xyxy = ops.boxes_to_original(normalised, ie.meta, coords="normalized", clip=True)
         if nms_iou is not None:
             keep = ops.batched_nms(xyxy, scores, query, float(nms_iou), max_detections=top_k)
             xyxy, scores, query = xyxy[keep], scores[keep], query[keep]

@@ -42,12 +42,25 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # argument handling
 # ---------------------------------------------------------------------------------------------
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _array(name: str, value: Any, dtype: type) -> np.ndarray:
     if isinstance(value, (str, bytes)) or value is None:
         raise InvalidArgumentError(f"{name}: expected an array of numbers, got {type(value).__name__}")
     try:
-        return np.ascontiguousarray(value, dtype=dtype)
+        raw = np.asarray(value)
+        if raw.dtype.kind == "c":
+            raise InvalidArgumentError(f"{name}: expected real numbers, got complex dtype {raw.dtype}")
+        # Values beyond float32 become inf (rejected or handled by each kernel's NaN/inf rule)
+        # instead of warning. Not np.ascontiguousarray: it turns a 0-d scalar into shape (1,),
+        # which would let a scalar pass a shape check it should fail.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            a = np.asarray(raw, dtype=dtype)
+        return a if a.flags.c_contiguous else np.ascontiguousarray(a)
     except (TypeError, ValueError) as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
         raise InvalidArgumentError(
             f"{name}: expected an array convertible to {np.dtype(dtype).name}, got {type(value).__name__} ({e})"
         ) from None
@@ -67,8 +80,9 @@ def _scalar(name: str, value: Any, *, minimum: float | None = 0.0, maximum: floa
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidArgumentError(f"{name}: expected a real number, got {type(value).__name__}")
     v = float(value)
-    if not math.isfinite(v):
-        raise InvalidArgumentError(f"{name}: expected a finite number, got {v}")
+    # the kernels take float32: a double beyond its range would silently become inf there
+    if not math.isfinite(v) or abs(v) > _FLOAT32_MAX:
+        raise InvalidArgumentError(f"{name}: expected a finite float32 number, got {v}")
     if minimum is not None and v < minimum:
         raise InvalidArgumentError(f"{name}: expected a number >= {minimum:g}, got {v:g}")
     if maximum is not None and v > maximum:
@@ -107,6 +121,13 @@ def _strings(name: str, value: Any) -> list[str]:
     for i, s in enumerate(out):
         if not isinstance(s, str):
             raise InvalidArgumentError(f"{name}: expected a list of str, got {type(s).__name__} at index {i}")
+        if not s.isascii():
+            try:  # the kernels take UTF-32; lone surrogates cannot be encoded
+                s.encode("utf-32")
+            except UnicodeEncodeError:
+                raise InvalidArgumentError(
+                    f"{name}: expected valid Unicode text, got a lone surrogate in the string at index {i}"
+                ) from None
     return out
 
 
@@ -208,7 +229,7 @@ def soft_nms(
     s = _array("scores", scores, np.float32)
     iou = _scalar("iou_threshold", iou_threshold)
     sg = _scalar("sigma", sigma)
-    if sg <= 0.0:
+    if not np.float32(sg) > 0:  # a tiny double sigma is 0 in float32: exp(-0/0) would be NaN
         raise InvalidArgumentError(f"sigma: expected a number > 0, got {sg:g}")
     if method not in ("gaussian", "linear"):
         raise InvalidArgumentError(f"method: expected 'gaussian' or 'linear', got {method!r}")

@@ -12,8 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
-#include <numeric>
 #include <vector>
 
 #include "groundlite/simd.hpp"
@@ -72,7 +70,7 @@ GL_HOT_INLINE T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx
 // at most max_keep of them.
 template <typename T>
 GL_HOT_INLINE void greedy_nms_ranked(const T* boxes, const std::int64_t* order, std::int64_t m, T iou_threshold,
-                       std::int64_t max_keep, std::vector<std::int64_t>& keep) {
+                                     std::int64_t max_keep, std::vector<std::int64_t>& keep) {
     if (m <= 0 || max_keep <= 0) return;
     RankedBoxes<T> rb(boxes, order, m);
     T* x1 = rb.x1.data();
@@ -213,7 +211,7 @@ GL_HOT_INLINE void soft_nms(const T* boxes, const T* scores, std::int64_t n, T i
                 const double d = static_cast<double>(iou);
                 sk = static_cast<T>(static_cast<double>(sk) * std::exp(-(d * d) / static_cast<double>(sigma)));
             }
-            if (sk < score_threshold) continue;
+            if (!(sk >= score_threshold)) continue;  // a NaN score is dropped too
             rb.x1[w] = rb.x1[k];
             rb.y1[w] = rb.y1[k];
             rb.x2[w] = rb.x2[k];

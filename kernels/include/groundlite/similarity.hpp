@@ -72,8 +72,8 @@ GL_HOT_INLINE void inverse_norms(const T* x, std::int64_t rows, std::int64_t dim
 // n + q + dim * round_up(q, 16) elements.
 template <typename T>
 GL_HOT_INLINE void region_phrase_logits(const T* region, std::int64_t n, const T* query, std::int64_t q,
-                          std::int64_t dim, const T* shift, const T* scale, bool normalize, T* out,
-                          T* work) {
+                                        std::int64_t dim, const T* shift, const T* scale, bool normalize, T* out,
+                                        T* work) {
     using detail::kQueryBlock;
     using detail::kRegionBlock;
     const std::int64_t qpad = (q + kQueryBlock - 1) / kQueryBlock * kQueryBlock;

@@ -19,7 +19,7 @@ from ..errors import PackageNotFoundError
 __all__ = ["ensure_text_package", "text_package_path"]
 
 #: bump when the build recipe (graphs, calibration, manifest) changes
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 
 def text_package_path() -> Path:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,17 @@ class TextLine:
             "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in self.quad],
         }
 
+    def words(self) -> list[tuple[str, np.ndarray]]:
+        """Whitespace-separated words with their boxes: ``[(word, xyxy float32[4]), ...]``.
+
+        The recogniser often drops spaces between words, so a "word" may hold several.
+        """
+        out = []
+        for m in re.finditer(r"\S+", self.text):
+            b = self.char_xyxy[m.start() : m.end()]
+            out.append((m.group(), np.array([*b[:, :2].min(0), *b[:, 2:].max(0)], np.float32)))
+        return out
+
     def __repr__(self) -> str:
         return f"TextLine({self.text!r}, score={self.score:.3f}, xyxy={[round(float(v)) for v in self.xyxy]})"
 
@@ -66,9 +78,3 @@ def reading_order(quads: np.ndarray) -> np.ndarray:
         remaining = [i for i in remaining if i not in row]
     return np.asarray(order, np.int64)
 
-
-def stack_boxes(lines: Sequence[TextLine]) -> np.ndarray:
-    """float32 ``[N,4]`` bounds of ``lines``."""
-    if not lines:
-        return np.zeros((0, 4), np.float32)
-    return np.stack([ln.xyxy for ln in lines]).astype(np.float32)

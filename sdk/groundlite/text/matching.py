@@ -13,7 +13,7 @@ similarity = 1 - edit distance / phrase length.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -23,9 +23,9 @@ from .normalize import NormalizedText, normalize
 __all__ = ["LineText", "Match", "check_phrases", "match_phrases"]
 
 
-@dataclass(frozen=True)
-class LineText:
-    """What matching needs of a recognised line: its text, char boxes ``[n,4]`` and char scores ``[n]``."""
+class LineText(Protocol):
+    """What matching needs of a recognised line (:class:`~groundlite.text.TextLine` has it):
+    its text, char boxes float32 ``[len(text),4]`` and char scores float32 ``[len(text)]``."""
 
     text: str
     char_xyxy: np.ndarray

@@ -178,7 +178,10 @@ def render_sample(seed: int, *, kind: str | None = None, fonts: Sequence[str | N
     canvas = Image.new("RGB", (width, height), bg)
     draw = ImageDraw.Draw(canvas)
     if kind == "ui":
-        draw.rectangle([0, 0, width, int(base * 1.9)], fill=tuple(int(c) for c in rng.integers(150, 230, size=3)))
+        # title bar behind the first line, keeping the text readable (dark bar under light text)
+        bar_bottom = int(max(float(w.xyxy[3]) for w in words if w.line == 0) + pad / 2)
+        lo, hi = (150, 230) if not invert else (30, 90)
+        draw.rectangle([0, 0, width, bar_bottom], fill=tuple(int(c) for c in rng.integers(lo, hi, size=3)))
     for (w, (x, yy), font, colour, box_fill), word in zip(drawn, words):
         if box_fill is not None:
             b = word.xyxy
