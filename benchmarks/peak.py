@@ -4,8 +4,8 @@ A "physical limit" for the latency table: what ONNX Runtime and OpenVINO reach o
 with a constant weight, the same kind of op that holds a ViT's compute. Graphs:
 
 * ``fp32``: ``MatMul(x [M,K] f32, W [K,N] f32)``
-* ``int8-qdq``: ``Q/DQ(x) -> MatMul <- DQ(W int8)`` (what our INT8 packages contain; ORT fuses it
-  to an integer GEMM, OpenVINO to an int8 FullyConnected)
+* ``int8-qdq`` / ``int8-qdq-u8``: ``Q/DQ(x int8 | uint8) -> MatMul <- DQ(W int8)`` (what our INT8
+  packages contain; ORT fuses it to an integer GEMM, OpenVINO to an int8 FullyConnected)
 * ``int8-matmulinteger`` (ORT only): ``MatMulInteger(x u8, W s8) -> int32`` (ORT's U8S8 kernel)
 
 Shapes: a square 2048 GEMM and the ViT-B MLP shape (577 tokens x 768 -> 3072). Each
@@ -32,7 +32,7 @@ from _common import append_jsonl, env_info, markdown_table, median_ms  # noqa: E
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = {"square-2048": (2048, 2048, 2048), "vit-mlp-577x768x3072": (577, 768, 3072)}
-GRAPHS = ("fp32", "int8-qdq", "int8-matmulinteger")
+GRAPHS = ("fp32", "int8-qdq", "int8-qdq-u8", "int8-matmulinteger")
 
 __all__ = ["build_graph", "measure", "load_peaks", "RESULTS"]
 
@@ -48,12 +48,13 @@ def build_graph(kind: str, m: int, k: int, n: int, seed: int = 0) -> Any:
         inits.append(numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), "w"))
         nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
         x_type, y_type = TensorProto.FLOAT, TensorProto.FLOAT
-    elif kind == "int8-qdq":
+    elif kind in ("int8-qdq", "int8-qdq-u8"):
+        x_zero = np.array(128, np.uint8) if kind == "int8-qdq-u8" else np.array(0, np.int8)
         inits += [numpy_helper.from_array(rng.integers(-127, 128, (k, n), dtype=np.int8), "w_q"),
                   numpy_helper.from_array(np.full((n,), 0.01, np.float32), "w_s"),
                   numpy_helper.from_array(np.zeros((n,), np.int8), "w_z"),
                   numpy_helper.from_array(np.array(0.05, np.float32), "x_s"),
-                  numpy_helper.from_array(np.array(0, np.int8), "x_z")]
+                  numpy_helper.from_array(x_zero, "x_z")]
         nodes = [helper.make_node("QuantizeLinear", ["x", "x_s", "x_z"], ["x_q"]),
                  helper.make_node("DequantizeLinear", ["x_q", "x_s", "x_z"], ["x_dq"]),
                  helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["w_dq"], axis=1),

@@ -56,6 +56,8 @@ def _write_tokenizer(loaded: Any, pkg: Path) -> Path:
 
     if loaded.checkpoint_dir is not None:
         tok = tokenizer_from_checkpoint(loaded.checkpoint_dir, loaded.max_text_length)
+    elif loaded.source.get("kind") == "hf":  # a cached model id: its own tokenizer files
+        tok = tokenizer_from_checkpoint(loaded.source["id"], loaded.max_text_length)
     else:
         tok = build_clip_tokenizer(loaded.max_text_length)
     path = pkg / "tokenizer.json"
@@ -148,9 +150,10 @@ def export_owl(
     _check_out(out, force)
     int8 = "int8" in precisions_t
     if int8 and calib_dir is not None:
-        from .calibration import list_images
+        from .calibration import list_images, load_rgb
 
-        list_images(calib_dir)  # fail before the slow steps
+        for path in list_images(calib_dir)[:calib_size]:  # fail before the slow steps
+            load_rgb(path)
 
     with Reporter(progress) as rep, staging_dir(out, force=force) as pkg, \
             tempfile.TemporaryDirectory(prefix="groundlite-export-") as scratch_str:

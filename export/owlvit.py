@@ -103,11 +103,13 @@ def _load_pretrained(source: str) -> tuple[Any, str, str, Path | None]:
             )
     from transformers import Owlv2ForObjectDetection, OwlViTForObjectDetection
 
+    cached_only = is_local
+
     def load(cls: Any) -> Any:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        return cls.from_pretrained(str(path) if is_local else source, local_files_only=is_local)
+        return cls.from_pretrained(str(path) if is_local else source, local_files_only=cached_only)
 
     try:
         if is_local:
@@ -116,7 +118,11 @@ def _load_pretrained(source: str) -> tuple[Any, str, str, Path | None]:
         else:
             from transformers import AutoConfig
 
-            config = AutoConfig.from_pretrained(source)
+            try:  # a model id already in the local cache loads without touching the network
+                config = AutoConfig.from_pretrained(source, local_files_only=True)
+                cached_only = True
+            except Exception:
+                config = AutoConfig.from_pretrained(source)
             family = _MODEL_TYPES.get(config.model_type, "")
             if not family:
                 raise ExportError(

@@ -116,8 +116,9 @@ def build_clip_tokenizer(max_length: int = 16) -> Any:
     return configure_owl_tokenizer(hf.backend_tokenizer, max_length)
 
 
-def tokenizer_from_checkpoint(directory: Path, max_length: int = 16) -> Any:
-    """The checkpoint's own fast tokenizer as a ``tokenizers.Tokenizer`` (padding to ``max_length``).
+def tokenizer_from_checkpoint(directory: str | Path, max_length: int = 16) -> Any:
+    """The checkpoint's own fast tokenizer (a directory or a cached model id) as a
+    ``tokenizers.Tokenizer``, padding to ``max_length``.
 
     Raises :class:`ExportError` when ``directory`` holds no loadable tokenizer files.
     """

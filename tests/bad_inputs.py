@@ -188,6 +188,13 @@ def exif_jpeg_8() -> bytes:
     return exif_jpeg(8)
 
 
+def corrupt_exif_jpeg() -> bytes:
+    """Valid pixels; the EXIF block has Orientation = 6 and a second entry pointing past its end."""
+    ifd = (b"MM\x00*\x00\x00\x00\x08\x00\x02" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+           + b"\x01\x0f\x00\x02\x00\x00\x00\x20\x00\x00\x00\x40")
+    return _encode(Image.fromarray(marker_image()), "JPEG", quality=95, exif=b"Exif\x00\x00" + ifd)
+
+
 def animated_gif() -> bytes:
     """Three frames: solid red, green, blue. Only the first frame counts."""
     frames = [Image.new("RGB", (16, 12), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
@@ -210,7 +217,7 @@ ENCODED: dict[str, Callable[[], bytes]] = {
     f.__name__: f
     for f in (empty_bytes, non_image_bytes, truncated_jpeg, corrupt_jpeg, jpeg_header_only, truncated_png,
               corrupt_png_crc, png_signature_only, truncated_webp, corrupt_webp, zero_size_png, wide_png,
-              tall_png, png16, cmyk_jpeg, palette_png_transparent, exif_jpeg_6, exif_jpeg_8, animated_gif,
+              tall_png, png16, cmyk_jpeg, palette_png_transparent, exif_jpeg_6, exif_jpeg_8, corrupt_exif_jpeg, animated_gif,
               bomb_png, bomb_gif)
 }
 

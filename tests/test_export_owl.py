@@ -316,3 +316,18 @@ def test_int8_keeps_detection_heads_float_and_quantises_the_encoder(tiny_owlv2_p
               and any(op.input_value(i).get_node().get_type_name() == "FakeQuantize" for i in range(op.get_input_size()))}
     assert any("fc1" in n for n in fq_fed)
     assert not [n for n in fq_fed if any(k in n for k in ("box_head", "objectness_head", "dense0", "logit_", "region_embeds"))]
+
+
+def test_low_detection_agreement_warns_loudly(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from groundlite.export import export_owl
+
+    monkeypatch.setattr(schema, "MIN_FIDELITY_AGREEMENT", 1.01)  # no artifact can reach it
+    with caplog.at_level(logging.WARNING, logger="groundlite.export"):
+        out = export_owl(random_init="tiny", out=tmp_path / "pkg", precisions="fp32,int8", backends="onnxruntime",
+                         calib_size=2, fidelity_images=1, progress=False)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    agreement = open_package(out).fidelity("onnxruntime", "int8")["detection_agreement"]
+    assert warned == [f"onnxruntime:int8 reproduces only {agreement:.1%} of the FP32 detections (< 101%); "
+                      "try --calib-method, more --calib-size or --exclude-op-types, or ship FP32"]

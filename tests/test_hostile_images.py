@@ -29,11 +29,13 @@ INVALID = ["empty_bytes", "non_image_bytes", "truncated_jpeg", "corrupt_jpeg", "
 TOO_LARGE = ["bomb_png", "bomb_gif", "huge_shape_view"]
 DECODABLE = ["wide_png", "tall_png", "png16", "cmyk_jpeg", "palette_png_transparent", "exif_jpeg_6", "exif_jpeg_8",
              "animated_gif", "rgba_array", "bool_array", "fortran_strided_array"]
+# decodes, but its metadata is damaged: tested on its own below
+DAMAGED_METADATA = ["corrupt_exif_jpeg"]
 CASES = {**bad.ENCODED, **bad.ARRAYS}
 
 
 def test_every_generated_case_has_an_expectation():
-    assert sorted(INVALID + TOO_LARGE + DECODABLE) == sorted(CASES)
+    assert sorted(INVALID + TOO_LARGE + DECODABLE + DAMAGED_METADATA) == sorted(CASES)
 
 
 def _raw(data: bytes) -> np.ndarray:
@@ -108,6 +110,22 @@ def test_exif_orientation_moves_the_marker(orientation, red_corner):
     assert red[0] > 200 and red[1] < 60 and red[2] < 60, f"{red_corner} corner is {red}"
 
 
+def test_damaged_exif_decodes_without_a_warning():
+    """Pixels intact, EXIF broken: the picture must load (rotated or not) and not leak Pillow's
+    UserWarning, which an application running with warnings as errors would get as a crash."""
+    import warnings
+
+    data = bad.corrupt_exif_jpeg()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference decode may warn; only load_image is under test
+        raw = _raw(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = load_image(data)
+    assert [str(w.message) for w in caught] == []
+    assert any(got.shape == r.shape and np.array_equal(got, r) for r in (raw, np.rot90(raw, k=-1)))
+
+
 def test_pixel_limit_is_configurable_per_call():
     img = bad.marker_image()  # 40 x 24 = 960 pixels
     with pytest.raises(ImageTooLargeError, match="959"):
@@ -115,6 +133,17 @@ def test_pixel_limit_is_configurable_per_call():
     with pytest.raises(ImageTooLargeError):
         load_image(bad.png(), max_pixels=959)
     assert load_image(img, max_pixels=960).shape == (24, 40, 3)
+
+
+def test_raised_pixel_limit_is_honoured_above_pillows_own_limit():
+    """MAX_PIXELS is documented as raisable (e.g. 200 000 000 for large scans); Pillow's own bomb
+    check (2 x 89 478 485 pixels) must not then refuse a 182 000 000-pixel image while the message
+    claims our 200 000 000 limit was exceeded. The header below has 1 row of data: a correct
+    outcome is a truncated-image InvalidImageError, never ImageTooLargeError."""
+    data = bad.png_with_header(14_000, 13_000)
+    with pytest.raises(InvalidImageError) as info:
+        load_image(data, max_pixels=200_000_000)
+    assert not isinstance(info.value, ImageTooLargeError), str(info.value)
 
 
 def test_same_bytes_from_a_path_bytes_and_memoryview(tmp_path: Path):
@@ -228,3 +257,50 @@ def test_text_model_reads_nothing_from_blank_extremes(text):
     for name in ("wide_png", "tall_png"):
         dets = text.predict(CASES[name](), ["segmentation"])
         assert len(dets) == 0, name
+
+
+# --- hostile phrases through the same grounders -------------------------------------------------
+BAD_PHRASES = {"none": None, "int": 5, "bytes": [b"abc"], "nested": [["a"]], "empty": [], "blank": ["  \t"]}
+ODD_BUT_VALID = {"nul": ["a\x00b"], "emoji": ["\U0001F642 ok"], "rtl": ["\u202eabc"],
+                 "combining": ["e\u0301" * 3], "many": [f"p{i}" for i in range(2000)]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grounder", ["owl", "text"])
+def test_hostile_phrases(grounder, request):
+    """Non-str / empty / blank phrases are typed errors; odd Unicode and long lists just work."""
+    from groundlite.errors import InvalidArgumentError
+
+    g = request.getfixturevalue(grounder)
+    img = bad.marker_image()
+    for name, phrases in BAD_PHRASES.items():
+        with pytest.raises(InvalidArgumentError) as info:  # InvalidPhraseError is a subclass
+            g.predict(img, phrases)
+        assert "\n" not in str(info.value), name
+    for name, phrases in ODD_BUT_VALID.items():
+        dets = g.predict(img, phrases, threshold=0.5)
+        assert isinstance(dets, Detections) and len(dets.phrases) == len(phrases), name
+    long = ["word " * 20_000]  # far beyond any text encoder's context
+    if grounder == "owl":
+        from groundlite.tokenizer import PhraseTruncatedWarning
+
+        with pytest.warns(PhraseTruncatedWarning):
+            dets = g.predict(img, long, threshold=0.5)
+    else:
+        dets = g.predict(img, long, threshold=0.5)
+    assert isinstance(dets, Detections)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grounder", ["owl", "text"])
+def test_phrase_with_lone_surrogate_is_typed(grounder, request):
+    """'a\\ud800b' cannot be encoded as UTF-8: either refused with InvalidPhraseError or searched."""
+    from groundlite.errors import InvalidPhraseError
+
+    g = request.getfixturevalue(grounder)
+    try:
+        dets = g.predict(bad.marker_image(), ["a\ud800b"], threshold=0.5)
+    except InvalidPhraseError as e:
+        assert "\n" not in str(e)
+        return
+    assert isinstance(dets, Detections)

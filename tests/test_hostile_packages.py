@@ -66,6 +66,17 @@ def pkg(tiny_owlvit_package: Path, tmp_path: Path) -> Path:
     return _copy(tiny_owlvit_package, tmp_path)
 
 
+@pytest.fixture
+def linked_pkg(tiny_owlvit_package: Path, tmp_path: Path) -> Path:
+    """A cheap copy for tests that only edit manifest.json or add new files: artifacts are hard
+    links (never written to), the manifest is a real copy."""
+    dst = tmp_path / "pkg"
+    shutil.copytree(tiny_owlvit_package, dst, copy_function=os.link)
+    (dst / "manifest.json").unlink()
+    shutil.copyfile(tiny_owlvit_package / "manifest.json", dst / "manifest.json")
+    return dst
+
+
 def test_untouched_copy_loads(pkg):
     g = _load(pkg, backend="onnxruntime", precision="fp32")
     assert len(g.predict(__import__("numpy").zeros((32, 32, 3), "uint8"), ["x"], threshold=0.0)) > 0
@@ -98,7 +109,8 @@ def test_missing_file_is_named(pkg, rel):
 
 
 @pytest.mark.parametrize("version", [0, 2, "1", None, 1.5])
-def test_unknown_schema_version(pkg, version):
+def test_unknown_schema_version(linked_pkg, version):
+    pkg = linked_pkg
     m = _manifest(pkg)
     m["schema_version"] = version
     _write_manifest(pkg, m)
@@ -110,7 +122,8 @@ def test_unknown_schema_version(pkg, version):
 @pytest.mark.parametrize("where", ["artifact", "tokenizer", "extra_file"])
 @pytest.mark.parametrize("path", ["../outside.onnx", "onnxruntime/../../outside.onnx", "/etc/passwd",
                                   "\\\\server\\share\\x.onnx", "C:\\x.onnx"])
-def test_paths_outside_the_package_are_refused(pkg, where, path):
+def test_paths_outside_the_package_are_refused(linked_pkg, where, path):
+    pkg = linked_pkg
     (pkg.parent / "outside.onnx").write_bytes((pkg / "onnxruntime" / "image_encoder.fp32.onnx").read_bytes())
     m = _manifest(pkg)
     if where == "artifact":
@@ -214,7 +227,8 @@ def test_pickle_payload_works_as_a_probe(tmp_path):
     assert marker.exists()
 
 
-def test_unlisted_pickle_files_are_ignored(pkg, tmp_path):
+def test_unlisted_pickle_files_are_ignored(linked_pkg, tmp_path):
+    pkg = linked_pkg
     marker = tmp_path / "fired"
     for name in ("model.pkl", "onnxruntime/weights.pt", "openvino/cache.pickle", "tokenizer.pkl"):
         _pickle_bomb(pkg / name, marker)
@@ -224,7 +238,8 @@ def test_unlisted_pickle_files_are_ignored(pkg, tmp_path):
 
 
 @pytest.mark.parametrize("role", ["image_encoder_artifact", "tokenizer"])
-def test_listed_pickle_file_is_refused_and_never_unpickled(pkg, tmp_path, role):
+def test_listed_pickle_file_is_refused_and_never_unpickled(linked_pkg, tmp_path, role):
+    pkg = linked_pkg
     marker = tmp_path / "fired"
     rel = "onnxruntime/image_encoder.fp32.pt" if role != "tokenizer" else "tokenizer.pkl"
     _pickle_bomb(pkg / rel, marker)

@@ -239,3 +239,13 @@ def test_atomic_write_bytes_replaces_whole_file(tmp_path):
     atomic_write_bytes(p, b"two")
     assert p.read_bytes() == b"two"
     assert [x.name for x in tmp_path.iterdir()] == ["cache.json"]
+
+
+def test_staging_dir_result_has_normal_permissions(tmp_path):
+    out = tmp_path / "pkg"
+    with staging_dir(out) as tmp:
+        (tmp / "a.txt").write_text("x")
+    mode = out.stat().st_mode & 0o777
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert mode == 0o777 & ~mask

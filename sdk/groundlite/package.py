@@ -267,6 +267,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def staging_dir(out: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
     """Yield a temp dir beside ``out``; on success it replaces ``out`` atomically, on any error
@@ -282,6 +288,8 @@ def staging_dir(out: str | os.PathLike[str], *, force: bool = False) -> Iterator
         raise ExportError(f"expected a writable output directory at {str(parent)!r}, got: {e.strerror}") from None
     try:
         yield tmp
+        # mkdtemp creates 0700; a finished package gets the normal directory mode for this umask
+        os.chmod(tmp, 0o777 & ~_current_umask())
         if out.exists():
             old = parent / f".{out.name}.old-{os.getpid()}"
             os.replace(out, old)

@@ -160,51 +160,60 @@ inline AxisTaps<float> antialias_bilinear_taps(std::int64_t real, std::int64_t p
     return t;
 }
 
-// Horizontal pass over `rows` rows of a w x 3 uint8 image into an out_w x 3 row buffer of Acc.
-// Fixed (integer) taps reproduce Pillow's rounding; float taps add the padding constant.
-GL_HOT_INLINE void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
-                                   const AxisTaps<std::int32_t>& t, std::int64_t out_w, std::uint8_t* dst) {
+// Horizontal passes. Every row uses the same taps, so rows are processed kRowBlock at a time:
+// the block is first transposed to [w*3][kRowBlock] so that the innermost loop runs over rows
+// with one weight, which vectorises (the per-pixel tap loop itself is too short and irregular).
+constexpr std::int64_t kRowBlock = 16;
+
+template <typename Acc, typename W, typename Store>
+GL_HOT_INLINE void horizontal_pass_blocked(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+                                           const AxisTaps<W>& t, std::int64_t out_w, Acc bias0,
+                                           const double* pad, Acc pad_scale, Store&& store) {
     const std::int64_t ks = t.ksize;
-    for (std::int64_t y = 0; y < rows; ++y) {
-        const std::uint8_t* in = src + y * w * 3;
-        std::uint8_t* out = dst + y * out_w * 3;
+    const std::int64_t n_in = w * 3;
+    std::vector<Acc> col(static_cast<std::size_t>(n_in * kRowBlock), Acc(0));
+    Acc* GL_RESTRICT cb = col.data();
+    for (std::int64_t y0 = 0; y0 < rows; y0 += kRowBlock) {
+        const std::int64_t nr = std::min(kRowBlock, rows - y0);
+        for (std::int64_t r = 0; r < nr; ++r) {
+            const std::uint8_t* in = src + (y0 + r) * n_in;
+            for (std::int64_t i = 0; i < n_in; ++i) cb[i * kRowBlock + r] = static_cast<Acc>(in[i]);
+        }
         for (std::int64_t x = 0; x < out_w; ++x) {
-            const std::uint8_t* p = in + t.first[x] * 3;
-            const std::int32_t* k = t.w.data() + x * ks;
-            std::int32_t s0 = 1 << (kPillowPrecisionBits - 1), s1 = s0, s2 = s0;
-            for (std::int64_t i = 0; i < ks; ++i) {
-                s0 += p[3 * i + 0] * k[i];
-                s1 += p[3 * i + 1] * k[i];
-                s2 += p[3 * i + 2] * k[i];
+            const W* k = t.w.data() + x * ks;
+            const Acc bias = pad ? static_cast<Acc>(static_cast<Acc>(pad[x]) * pad_scale) + bias0 : bias0;
+            for (std::int64_t c = 0; c < 3; ++c) {
+                Acc acc[kRowBlock];
+                for (std::int64_t r = 0; r < kRowBlock; ++r) acc[r] = bias;
+                const Acc* base = cb + (t.first[x] * 3 + c) * kRowBlock;
+                for (std::int64_t i = 0; i < ks; ++i) {
+                    const Acc wk = static_cast<Acc>(k[i]);
+                    const Acc* p = base + i * 3 * kRowBlock;
+                    for (std::int64_t r = 0; r < kRowBlock; ++r) acc[r] += p[r] * wk;
+                }
+                for (std::int64_t r = 0; r < nr; ++r) store(y0 + r, x * 3 + c, acc[r]);
             }
-            out[3 * x + 0] = static_cast<std::uint8_t>(std::clamp(s0 >> kPillowPrecisionBits, 0, 255));
-            out[3 * x + 1] = static_cast<std::uint8_t>(std::clamp(s1 >> kPillowPrecisionBits, 0, 255));
-            out[3 * x + 2] = static_cast<std::uint8_t>(std::clamp(s2 >> kPillowPrecisionBits, 0, 255));
         }
     }
 }
 
+// Pillow's fixed-point horizontal pass (bit-exact): uint8 rows -> uint8 rows of out_w x 3.
+GL_HOT_INLINE void horizontal_pass_pillow(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
+                                          const AxisTaps<std::int32_t>& t, std::int64_t out_w, std::uint8_t* dst) {
+    const std::int64_t n_out = out_w * 3;
+    horizontal_pass_blocked<std::int32_t>(
+        src, rows, w, t, out_w, std::int32_t{1} << (kPillowPrecisionBits - 1), nullptr, 0,
+        [dst, n_out](std::int64_t y, std::int64_t i, std::int32_t v) {
+            dst[y * n_out + i] = static_cast<std::uint8_t>(std::clamp(v >> kPillowPrecisionBits, 0, 255));
+        });
+}
+
+// Float horizontal pass (OWLv2): taps landing on padding add pad[x] * pad255.
 GL_HOT_INLINE void horizontal_pass_float(const std::uint8_t* src, std::int64_t rows, std::int64_t w,
-                                  const AxisTaps<float>& t, float pad255, std::int64_t out_w, float* dst) {
-    const std::int64_t ks = t.ksize;
-    for (std::int64_t y = 0; y < rows; ++y) {
-        const std::uint8_t* in = src + y * w * 3;
-        float* out = dst + y * out_w * 3;
-        for (std::int64_t x = 0; x < out_w; ++x) {
-            const std::uint8_t* p = in + t.first[x] * 3;
-            const float* k = t.w.data() + x * ks;
-            const float bias = static_cast<float>(t.pad[x]) * pad255;
-            float s0 = bias, s1 = bias, s2 = bias;
-            for (std::int64_t i = 0; i < ks; ++i) {
-                s0 += static_cast<float>(p[3 * i + 0]) * k[i];
-                s1 += static_cast<float>(p[3 * i + 1]) * k[i];
-                s2 += static_cast<float>(p[3 * i + 2]) * k[i];
-            }
-            out[3 * x + 0] = s0;
-            out[3 * x + 1] = s1;
-            out[3 * x + 2] = s2;
-        }
-    }
+                                         const AxisTaps<float>& t, float pad255, std::int64_t out_w, float* dst) {
+    const std::int64_t n_out = out_w * 3;
+    horizontal_pass_blocked<float>(src, rows, w, t, out_w, 0.0f, t.pad.data(), pad255,
+                                   [dst, n_out](std::int64_t y, std::int64_t i, float v) { dst[y * n_out + i] = v; });
 }
 
 // out[c][y][x] for one output row from an interleaved row of 3*s values.
