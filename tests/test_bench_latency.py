@@ -119,3 +119,23 @@ def test_load_peaks_uses_latest_run_on_this_cpu(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert peak.load_peaks(path, cpu="X") == {("onnxruntime", "int8", 2): 90.0}
     assert peak.load_peaks(tmp_path / "missing.jsonl", cpu="X") == {}
+
+
+def test_check_targets_reports_met_and_missed() -> None:
+    hf = latency.make_row(_cfg(kind="transformers", backend="-", precision="fp32"), _raw([900.0]))
+    fp32 = latency.make_row(_cfg(backend="openvino", precision="fp32"), _raw([400.0], chosen_backend="openvino"))
+    explicit = latency.make_row(_cfg(backend="openvino"), _raw([260.0], pre=3.0, dec=0.5, chosen_backend="openvino",
+                                                             cached_phrase_ms=0.004, new_phrase_ms=12.0))
+    auto = latency.make_row(_cfg(backend="auto"), _raw([250.0], pre=3.0, dec=0.5, chosen_backend="openvino",
+                                                     cached_phrase_ms=0.004, new_phrase_ms=12.0))
+    rows = [hf, fp32, explicit, auto]
+    latency.derive(rows, {}, {})
+    got = {t["target"]: t for t in latency.check_targets(rows)}
+    assert "auto->openvino" in got["row"]["measured"]
+    assert got["p50 speed-up vs transformers FP32 eager (x)"]["met"] == "yes"   # 900 / 250 = 3.6
+    assert got["p50 speed-up vs our FP32 (x)"]["met"] == "no"                   # 400 / 250 = 1.6
+    assert got["p50 speed-up vs our FP32 (x)"]["measured_over_limit"] == pytest.approx(1.6 / 1.8)
+    assert got["pre + post processing (% of p50)"]["met"] == "yes"               # 3.5 / 250 = 1.4 %
+    assert got["new phrase, INT8 text encoder (ms)"]["met"] == "no"
+    assert got["image encoder fraction of INT8 peak"]["met"] == "not measured"
+    assert got["peak RSS (MB)"]["measured"] == 400.0

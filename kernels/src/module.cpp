@@ -2,6 +2,8 @@
 // from its own translation unit (bind_*.cpp) through the functions declared below.
 #include <pybind11/pybind11.h>
 
+#include "groundlite/simd.hpp"
+
 namespace py = pybind11;
 
 void register_nms(py::module_& m);
@@ -21,6 +23,8 @@ PYBIND11_MODULE(_kernels, m) {
 #else
     m.attr("compiled_isa") = "baseline";
 #endif
+    // which hot loops are multiversioned: the loader picks a clone per CPU at import time
+    m.attr("dispatch") = GL_DISPATCH;
     register_nms(m);
     register_similarity(m);
     register_boxes(m);

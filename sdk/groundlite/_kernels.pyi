@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 compiled_isa: str
+dispatch: str
 
 def nms(
     boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou_threshold: float,

@@ -90,6 +90,14 @@ def _scalar(name: str, value: Any, *, minimum: float | None = 0.0, maximum: floa
     return v
 
 
+def _f32_floor(v: float) -> float:
+    """Largest float32 <= v: clip bounds handed to the float32 kernels must not round up past v."""
+    f = np.float32(v)
+    if float(f) > v:
+        f = np.nextafter(f, np.float32(-np.inf))
+    return float(f)
+
+
 def _count(name: str, value: Any, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidArgumentError(f"{name}: expected an integer, got {type(value).__name__}")
@@ -346,7 +354,8 @@ def cxcywh_to_xyxy(boxes: Any, width: float, height: float, clip: bool = True) -
 
     Args:
         boxes: float32 ``[N, 4]`` normalised centre boxes (the image encoder's ``boxes``).
-        width, height: frame size (finite, > 0); pass 1, 1 for normalised corners.
+        width, height: frame size (finite, > 0); pass 1, 1 for normalised corners. A size that
+            is not exactly a float32 is rounded down to one, so clipped corners never exceed it.
         clip: clamp the corners to ``[0, width] x [0, height]``.
 
     Returns:
@@ -357,7 +366,7 @@ def cxcywh_to_xyxy(boxes: Any, width: float, height: float, clip: bool = True) -
     h = _scalar("height", height)
     if w <= 0 or h <= 0:
         raise InvalidArgumentError(f"width, height: expected positive sizes, got {w:g} x {h:g}")
-    return _call(_kernels.cxcywh_to_xyxy, b, w, h, bool(clip))
+    return _call(_kernels.cxcywh_to_xyxy, b, _f32_floor(w), _f32_floor(h), bool(clip))
 
 
 def boxes_to_original(
@@ -391,7 +400,7 @@ def boxes_to_original(
     h, w = meta.original_size
     return _call(
         _kernels.affine_boxes, b, meta.scale_x * unit, meta.scale_y * unit, meta.offset_x, meta.offset_y,
-        bool(clip), float(w), float(h),
+        bool(clip), _f32_floor(w), _f32_floor(h),
     )
 
 

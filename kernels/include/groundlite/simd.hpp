@@ -13,8 +13,10 @@
 #if !defined(GROUNDLITE_NO_MULTIVERSION) && defined(__x86_64__) && defined(__ELF__) && \
     !defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
 #define GL_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define GL_DISPATCH "runtime: x86-64-v4 | x86-64-v3 | baseline"
 #else
 #define GL_MULTIVERSION
+#define GL_DISPATCH "none (compile-time ISA only)"
 #endif
 
 // Hot templates are force-inlined into the GL_MULTIVERSION entry points in bind_*.cpp, so each

@@ -24,10 +24,12 @@ from .recognize import char_boxes, crop_line, decode, plan_batches, prepare_batc
 __all__ = ["TextGrounder", "DEFAULT_THRESHOLD", "load_charset"]
 
 #: Default phrase score threshold, chosen on the generated *tuning* set (benchmarks/textgen.py,
-#: seed 7, 32 images, 96 present / 256 absent phrases; never the evaluation seed). False
-#: positives on absent phrases: 2.7 % at 0.7, 0.8 % at 0.75, 0.4 % at 0.8, 0 at 0.85, with
-#: accuracy (99.0 %) and recall (100 %) flat from 0.5 to 0.9. 0.8 still accepts a one-typo match
-#: of a 9-letter word (similarity 0.89 x confidence). Table: benchmarks/results/text_grounding.md.
+#: seed 7, 32 images, 96 present / 256 absent phrases; never the evaluation seed) with the
+#: OpenVINO INT8 package (what ``load("text")`` picks on this CPU): false positives on absent
+#: phrases 2.7 % at 0.7, 0.8 % at 0.75, 0.4 % at 0.8, 0 at 0.85, accuracy 99.0 % up to 0.9.
+#: With ONNX Runtime FP32 the same set gives 99.0 % accuracy up to 0.75 and 97.9 % at 0.8
+#: (table in benchmarks/results/text_grounding.md). 0.8 still accepts a one-typo match of a
+#: 9-letter word (similarity 0.89 x confidence).
 DEFAULT_THRESHOLD = 0.8
 
 
