@@ -38,7 +38,8 @@ def _common(p: argparse.ArgumentParser, *, precision_default: str, backend_defau
     p.add_argument("--backends", default=backend_default,
                    help=f"comma list of {','.join(EXPORT_BACKENDS)} (default {backend_default})")
     p.add_argument("--calib-dir", type=Path, default=None, help="calibration images (default: built-in photos)")
-    p.add_argument("--calib-size", type=_positive_int, default=64, help="calibration images for INT8 (default 64)")
+    p.add_argument("--calib-size", type=_positive_int, default=None,
+                   help="calibration images for INT8 (default: 64 for owlvit, 6 for text)")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
@@ -82,8 +83,8 @@ def run_owlvit(args: argparse.Namespace) -> int:
     excluded = None if args.exclude_op_types is None else tuple(
         t.strip() for t in args.exclude_op_types.split(",") if t.strip())
     path = export_owl(args.source, args.out, random_init=args.random_init, image_size=args.image_size,
-                      precisions=precisions, backends=backends, calib_dir=args.calib_dir, calib_size=args.calib_size,
-                      calib_method=args.calib_method, exclude_op_types=excluded, force=args.force,
+                      precisions=precisions, backends=backends, calib_dir=args.calib_dir,
+                      calib_size=64 if args.calib_size is None else args.calib_size, calib_method=args.calib_method, exclude_op_types=excluded, force=args.force,
                       fidelity_images=args.fidelity_images, progress=args.progress)
     _print_done(path)
     return 0
@@ -95,8 +96,9 @@ def run_text(args: argparse.Namespace) -> int:
 
     precisions = parse_choices("precision", args.precision, schema.PRECISIONS)
     backends = parse_choices("backend", args.backends, EXPORT_BACKENDS)
+    extra = {} if args.calib_size is None else {"calib_size": args.calib_size}
     path = export_text(args.out, precisions=precisions, backends=backends, calib_dir=args.calib_dir,
-                       calib_size=args.calib_size, force=args.force, progress=args.progress)
+                       force=args.force, progress=args.progress, **extra)
     _print_done(path)
     return 0
 

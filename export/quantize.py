@@ -17,9 +17,11 @@ compute and all of the bytes. Everything here imports its heavy library inside t
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -40,6 +42,17 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _working_directory(path: str | os.PathLike[str]):
+    """chdir into ``path`` for the block (export is single-threaded; the runtime never calls this)."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 #: op types that stay float unless the caller says otherwise: LayerNorm (fused and the decomposed
 #: ReduceMean/Sub/Pow/Sqrt/Div pattern), Softmax, GELU/Erf and the residual Adds.
@@ -205,15 +218,19 @@ def quantize_onnx_int8(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="groundlite-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        try:
-            quant_pre_process(str(fp32_onnx), str(pre), skip_optimization=True, skip_symbolic_shape=False)
-        except Exception as e:  # symbolic shape inference fails on some dynamic graphs
-            log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", e)
+        src = str(Path(fp32_onnx).resolve())
+        # quant_pre_process writes scratch files (sym_shape_infer_temp.onnx, *.data) into the
+        # current directory: run it from the temp dir so nothing lands in the user's folder.
+        with _working_directory(tmp):
             try:
-                quant_pre_process(str(fp32_onnx), str(pre), skip_optimization=True, skip_symbolic_shape=True)
-            except Exception as e2:
-                log.info("quant_pre_process failed (%s); quantising the model as exported", e2)
-                shutil.copyfile(fp32_onnx, pre)
+                quant_pre_process(src, str(pre), skip_optimization=True, skip_symbolic_shape=False)
+            except Exception as e:  # symbolic shape inference fails on some dynamic graphs
+                log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", e)
+                try:
+                    quant_pre_process(src, str(pre), skip_optimization=True, skip_symbolic_shape=True)
+                except Exception as e2:
+                    log.info("quant_pre_process failed (%s); quantising the model as exported", e2)
+                    shutil.copyfile(src, pre)
         model = onnx.load(str(pre))
         _name_nodes(model)
         quantize, keep = select_quantized_nodes(

@@ -8,9 +8,22 @@ exercises the same artifacts a user would ship.
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every cache (backend decisions, the built-in text package) at one directory per test
+    session, inherited by CLI subprocesses, so tests never touch the user's real cache.
+    ``GROUNDLITE_TEST_CACHE_DIR`` reuses a directory across runs (e.g. to skip the text build)."""
+    reuse = os.environ.get("GROUNDLITE_TEST_CACHE_DIR")
+    if reuse:
+        os.environ["GROUNDLITE_CACHE_DIR"] = reuse
+    else:
+        os.environ["GROUNDLITE_CACHE_DIR"] = tempfile.mkdtemp(prefix="groundlite-test-cache-")
 
 TINY_EXPORT = dict(precisions=("fp32", "int8"), backends=("onnxruntime", "openvino"), calib_size=8,
                    fidelity_images=4, progress=False)

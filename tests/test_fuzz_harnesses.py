@@ -17,6 +17,8 @@ import pytest
 
 FUZZ = Path(__file__).parent / "fuzz"
 HARNESSES = sorted(p.name for p in FUZZ.glob("fuzz_*.py"))
+# inputs per CI run (instrumenting the imported modules costs ~10-20 s of CPU before the first one)
+RUNS = {"fuzz_images.py": 2000, "fuzz_manifest.py": 1000}
 
 pytest.importorskip("atheris")
 
@@ -24,23 +26,23 @@ pytest.importorskip("atheris")
 def _run(script: Path, tmp_path: Path, runs: int, extra: list[str] | None = None) -> subprocess.CompletedProcess:
     corpus, tmp = tmp_path / "corpus", tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    cmd = [sys.executable, str(script), f"-runs={runs}", "-max_total_time=60", "-seed=1",
+    cmd = [sys.executable, str(script), f"-runs={runs}", "-max_total_time=120", "-seed=1",
            f"-artifact_prefix={tmp_path}/", *(extra or []), str(corpus)]
     env = {**os.environ, "TMPDIR": str(tmp)}
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
 
 
 def test_every_harness_is_listed():
-    assert HARNESSES == ["fuzz_images.py", "fuzz_manifest.py"]
+    assert HARNESSES == sorted(RUNS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", HARNESSES)
 def test_harness_runs_clean(name, tmp_path):
-    p = _run(FUZZ / name, tmp_path, runs=3000)
+    p = _run(FUZZ / name, tmp_path, runs=RUNS[name])
     tail = (p.stdout + p.stderr)[-3000:]
     assert p.returncode == 0, tail
-    assert "Done 3000 runs" in tail or "Done " in tail, tail
+    assert f"Done {RUNS[name]} runs" in tail, tail
     assert not list(tmp_path.glob("crash-*")), tail
     assert len(list((tmp_path / "corpus").iterdir())) >= 3, "the seed corpus was not written"
 
