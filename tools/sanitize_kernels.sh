@@ -25,12 +25,14 @@ with zipfile.ZipFile(whl) as z:
 PY
 SO="$(ls "$OUT"/lib/_kernels*.so)"
 
-# 1. the module really is instrumented (it imports the ASan/UBSan runtime entry points)
-if ! nm -D "$SO" | grep -q "__asan_report_load"; then
+# 1. the module really is instrumented (it imports the ASan/UBSan runtime entry points); the symbol
+#    list is captured first because `nm | grep -q` fails under pipefail when grep exits early
+SYMBOLS="$(nm -D "$SO")"
+if ! grep -q "__asan_report_load" <<<"$SYMBOLS"; then
   echo "sanitize_kernels: $SO has no __asan_ symbols; the sanitizer flags did not reach the build" >&2
   exit 1
 fi
-if ! nm -D "$SO" | grep -q "__ubsan_handle_"; then
+if ! grep -q "__ubsan_handle_" <<<"$SYMBOLS"; then
   echo "sanitize_kernels: $SO has no __ubsan_ symbols; the sanitizer flags did not reach the build" >&2
   exit 1
 fi
