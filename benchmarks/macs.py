@@ -69,7 +69,8 @@ def fix_input_shapes(model: Any, shapes: Mapping[str, tuple[int, ...]] | None = 
         if want is not None and len(want) != len(dims):
             raise ValueError(f"expected a rank-{len(dims)} shape for input {inp.name!r}, got {want}")
         for i, d in enumerate(dims):
-            value = want[i] if want is not None else (d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch)
+            static = d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
+            value = want[i] if want is not None else static
             d.Clear()
             d.dim_value = int(value)
     # stale value_info from export can pin symbolic dims; inference recomputes them

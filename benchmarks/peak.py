@@ -90,7 +90,7 @@ def _ort_runner(path: Path, threads: int) -> Any:
     return lambda x: sess.run(None, {"x": x})
 
 
-def _ov_runner(path: Path, threads: int, kind: str) -> Any:
+def _ov_runner(path: Path, threads: int) -> Any:
     import openvino as ov
 
     core = ov.Core()
@@ -118,7 +118,8 @@ def measure(runtimes: list[str], threads_list: list[int], repeat: int, shapes: d
                     if runtime == "openvino" and kind == "int8-matmulinteger":
                         continue  # OpenVINO reads QDQ (FakeQuantize) for int8; MatMulInteger is ORT's op
                     for threads in threads_list:
-                        run = _ort_runner(path, threads) if runtime == "onnxruntime" else _ov_runner(path, threads, kind)
+                        run = (_ort_runner(path, threads) if runtime == "onnxruntime"
+                               else _ov_runner(path, threads))
                         med, _ = median_ms(lambda: run(x), warmup=3, repeat=repeat)
                         gmacs = m * k * n / (med * 1e-3) / 1e9
                         rows.append({"bench": "peak", "runtime": runtime, "graph": kind,

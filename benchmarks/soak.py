@@ -55,12 +55,13 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def threads_vs_serial(grounder: Any, n_threads: int = 8, seconds: float = 10.0, n_images: int = 6,
-                      threshold: float = 0.0) -> dict[str, Any]:
+                      threshold: float = 0.0, work: list[tuple[Any, list[str]]] | None = None) -> dict[str, Any]:
     """Hammer one grounder from ``n_threads`` threads for ``seconds``; count mismatches to serial.
 
-    Returns ``{"threads", "seconds", "predictions", "mismatches", "errors", "per_thread"}``.
+    ``work`` replaces the generated (image, phrases) tasks. Returns ``{"threads", "seconds",
+    "predictions", "mismatches", "errors", "per_thread"}``.
     """
-    work = tasks(n_images)
+    work = work if work is not None else tasks(n_images)
     reference = [grounder.predict(img, ph, threshold=threshold) for img, ph in work]
     stop = time.monotonic() + seconds
     counts = [0] * n_threads

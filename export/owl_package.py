@@ -206,8 +206,8 @@ def _export(rep: Reporter, pkg: Path, out: Path, scratch: Path, source: str | No
                 "excluded_op_types": list(excluded), "excluded_nodes": list(HEAD_NODE_PATTERNS),
                 "quantized_op_types": list(quantize.DEFAULT_QUANTIZED_OP_TYPES),
                 "text_phrases": len(CALIBRATION_PHRASES),
-                "onnxruntime": {"format": "QDQ", "per_channel": True, "activations": "int8 asymmetric",
-                                "weights": "int8 symmetric"},
+                "onnxruntime": {"format": "QDQ", "per_channel": True, "activations": "uint8 asymmetric",
+                                "weights": "int8 symmetric", "attention_matmuls": "int8"},
                 "openvino": {"tool": "nncf", "model_type": "transformer", "preset": "mixed"},
             }
 
@@ -231,6 +231,7 @@ def _export(rep: Reporter, pkg: Path, out: Path, scratch: Path, source: str | No
                 advance = rep.stage(f"INT8 calibration of {g} ({backend_dir})", len(calib_feeds[g]))
                 quantize.quantize_onnx_int8(fp32[g], dst, calib_feeds[g], method=calib_method, exclude_op_types=excluded,
                                             exclude_nodes=HEAD_NODE_PATTERNS, symmetric_activations=symmetric,
+                                            activation_matmuls=not symmetric,
                                             progress=advance)
             _retag(dst, loaded, g, precision)
             files[g] = dst

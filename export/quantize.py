@@ -62,8 +62,10 @@ DEFAULT_EXCLUDED_OP_TYPES: tuple[str, ...] = (
 )
 #: op types that receive QDQ when one of their inputs is a constant weight.
 DEFAULT_QUANTIZED_OP_TYPES: tuple[str, ...] = ("MatMul", "Gemm", "Conv")
-#: calibration method names accepted by :func:`quantize_onnx_int8`.
-CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "entropy", "percentile")
+#: calibration method names accepted by :func:`quantize_onnx_int8` ("mean-minmax": the mean over
+#: calibration samples of each sample's min / max, as NNCF's default range estimator; one odd photo
+#: cannot stretch a range the way it does under "minmax").
+CALIBRATION_METHODS: tuple[str, ...] = ("minmax", "mean-minmax", "entropy", "percentile")
 
 Feeds = dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
@@ -101,6 +103,7 @@ def select_quantized_nodes(
     op_types: Iterable[str] = DEFAULT_QUANTIZED_OP_TYPES,
     exclude_op_types: Iterable[str] = DEFAULT_EXCLUDED_OP_TYPES,
     exclude_nodes: Iterable[str] = (),
+    activation_matmuls: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Split an ONNX graph's node names into (quantise, keep-float).
 
@@ -108,6 +111,8 @@ def select_quantized_nodes(
     its first two inputs is a constant weight (so activation x activation matmuls such as
     attention scores stay float), and its name matches none of the ``exclude_nodes`` regular
     expressions (``re.search``). Nodes of an excluded op type are returned in the keep-float list.
+    ``activation_matmuls=True`` also quantises MatMuls of two activations (attention ``QK^T`` and
+    ``AV``), which otherwise run in float32 between integer GEMMs.
     """
     graph = model.graph
     weights = _initializer_names(graph)
@@ -122,6 +127,8 @@ def select_quantized_nodes(
         if node.op_type in excluded_types or any(p.search(node.name) for p in patterns):
             keep.append(node.name)
         elif node.op_type in wanted and any(i in weights for i in node.input[:2]):
+            quantize.append(node.name)
+        elif activation_matmuls and node.op_type == "MatMul" and "MatMul" in wanted:
             quantize.append(node.name)
     return quantize, keep
 
@@ -154,6 +161,7 @@ def quantize_onnx_int8(
     per_channel: bool = True,
     op_types: Iterable[str] = DEFAULT_QUANTIZED_OP_TYPES,
     symmetric_activations: bool = False,
+    activation_matmuls: bool = False,
     progress: Progress | None = None,
 ) -> Path:
     """Statically quantise an FP32 ONNX graph to QDQ INT8 for ONNX Runtime.
@@ -163,7 +171,8 @@ def quantize_onnx_int8(
         out_path: where the QDQ model is written (parent dirs are created).
         calibration: feed dicts, one per calibration sample, e.g.
             ``{"pixel_values": float32 [1,3,S,S]}``; names must match the graph inputs.
-        method: ``"minmax"``, ``"entropy"`` or ``"percentile"`` (99.999th percentile). MinMax
+        method: ``"minmax"``, ``"mean-minmax"`` (mean of per-sample extremes), ``"entropy"`` or
+            ``"percentile"`` (99.999th percentile). (Mean-)MinMax
             memory is bounded (ranges are folded every 4 samples); ONNX Runtime's histogram
             methods keep every calibrated activation of every sample in memory, so use a
             smaller calibration set with them on base-size models.
@@ -173,8 +182,14 @@ def quantize_onnx_int8(
             final detection-head layers).
         per_channel: per-output-channel weight scales (recommended).
         op_types: op types that may be quantised when they carry a constant weight.
-        symmetric_activations: zero-point-0 activation scales; TensorRT's explicit quantisation
-            requires them (ONNX Runtime CPU is more accurate with the asymmetric default).
+        symmetric_activations: zero-point-0 signed INT8 activations; TensorRT's explicit
+            quantisation requires them. The default is asymmetric **uint8** activations: ONNX
+            Runtime's x86 CPU kernels are U8S8 (VPMADDUBSW / VNNI), and with int8 activations most
+            QDQ MatMuls are not fused into integer GEMMs at all (measured: slower than FP32).
+            Same 256 levels, so the same accuracy; ``reduce_range`` stays off (VNNI and ARM do
+            not saturate; pre-VNNI AVX2/AVX-512 CPUs may lose a little accuracy).
+        activation_matmuls: also quantise activation x activation MatMuls (attention), see
+            :func:`select_quantized_nodes`.
         progress: called as ``progress(done, total)`` after each calibration sample.
 
     Runs ``quant_pre_process`` first (symbolic shape inference is skipped when it fails), then
@@ -191,8 +206,8 @@ def quantize_onnx_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {"minmax": CalibrationMethod.MinMax, "mean-minmax": CalibrationMethod.MinMax,
+               "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
     if method not in methods:
         raise ExportError(f"expected calibration method in {CALIBRATION_METHODS}, got {method!r}")
     _check_calibration(calibration)
@@ -234,7 +249,8 @@ def quantize_onnx_int8(
         model = onnx.load(str(pre))
         _name_nodes(model)
         quantize, keep = select_quantized_nodes(
-            model, op_types=op_types, exclude_op_types=excluded, exclude_nodes=exclude_nodes
+            model, op_types=op_types, exclude_op_types=excluded, exclude_nodes=exclude_nodes,
+            activation_matmuls=activation_matmuls,
         )
         if not quantize:
             raise ExportError(
@@ -248,6 +264,10 @@ def quantize_onnx_int8(
         if method == "minmax" and fold:
             # fold ranges every few samples instead of holding every activation of every sample
             extra["CalibMaxIntermediateOutputs"] = fold
+        if method == "mean-minmax":
+            # one fold: ORT averages per-sample min/max within a fold (the per-sample ranges are
+            # scalars, so memory stays small) but blends later folds with a 0.01 moving average
+            extra["CalibMovingAverage"] = True
         if method == "percentile":
             extra["CalibPercentile"] = 99.999
         quantize_static(
@@ -257,7 +277,7 @@ def quantize_onnx_int8(
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=sorted(set(op_types) - set(excluded)),
             per_channel=per_channel,
-            activation_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             nodes_to_quantize=quantize,
             nodes_to_exclude=keep,

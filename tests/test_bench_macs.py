@@ -35,7 +35,7 @@ def _vit_like() -> onnx.ModelProto:
     nodes = [
         helper.make_node("Conv", ["x", "wc"], ["c"], kernel_shape=[8, 8], strides=[8, 8], name="patch"),  # [B,16,4,4]
         helper.make_node("Reshape", ["c", "shp"], ["r"], name="flat"),                                     # [B,16,16]
-        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1], name="tok"),                           # [B,16 tok,16 ch]
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1], name="tok"),                           # [B,16,16]
         helper.make_node("MatMul", ["t", "wq"], ["q"], name="proj"),                                       # [B,16,24]
         helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 2, 1], name="qt"),                           # [B,24,16]
         helper.make_node("MatMul", ["q", "qt"], ["att"], name="scores"),                                   # [B,16,16]

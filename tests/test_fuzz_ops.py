@@ -205,7 +205,8 @@ def test_boxes_to_original_hostile(boxes, hw, size, mode, coords, clip):
        mode=st.sampled_from([*RESIZE_MODES, "nearest"]), pad=thresholds, bad_std=st.booleans())
 def test_preprocess_hostile(image, size, mode, pad, bad_std):
     std = (0.0, 1.0, 1.0) if bad_std else CLIP_STD
-    out = call(ops.preprocess, image, size, CLIP_MEAN, std, mode, 0.5 if pad is None else pad)
+    pad = 0.5 if pad is None else pad
+    out = call(ops.preprocess, image, size, CLIP_MEAN, std, mode, pad)
     if out is None:
         return
     pixels, meta = out

@@ -56,10 +56,19 @@ ctypes.CDLL(None).__asan_get_report_pc
 
 def pytest_report_header(config):
     return f"groundlite._kernels: {_SO} (ASan+UBSan)"
+
+
+def pytest_collection_finish(session):
+    import groundlite.ops
+
+    assert groundlite.ops._kernels.__file__ == _SO, groundlite.ops._kernels.__file__
 PY
 
 ASAN_LIB="$(${CXX:-g++} -print-file-name=libasan.so)"
 UBSAN_LIB="$(${CXX:-g++} -print-file-name=libubsan.so)"
+for lib in "$ASAN_LIB" "$UBSAN_LIB"; do  # -print-file-name echoes the bare name when it finds nothing
+  [ -f "$lib" ] || { echo "sanitize_kernels: $lib not found; install the compiler's sanitizer runtimes" >&2; exit 1; }
+done
 # Python itself is not instrumented: leaks from the interpreter are not ours, so leak checking is off;
 # any ASan/UBSan report aborts the process and fails the run.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
@@ -73,8 +82,9 @@ extern "C" float read_past_end(int extra) { std::vector<float> v(4, 1.0f); retur
 CPP
 ${CXX:-g++} -O1 -g -shared -fPIC -fsanitize=address,undefined -fno-sanitize-recover=undefined \
   "$OUT/canary.cpp" -o "$OUT/libcanary.so"
-LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" python -c "import ctypes; ctypes.CDLL('$OUT/libcanary.so').read_past_end(0)" \
-  >"$OUT/canary.log" 2>&1 || true
+# (in a subshell that does not exec python, so the shell's "Aborted" notice goes to the log too)
+(LD_PRELOAD="$ASAN_LIB $UBSAN_LIB" python -c "import ctypes; ctypes.CDLL('$OUT/libcanary.so').read_past_end(0)" || true) \
+  >"$OUT/canary.log" 2>&1
 if ! grep -q "heap-buffer-overflow" "$OUT/canary.log"; then
   echo "sanitize_kernels: the ASan canary did not fire; see $OUT/canary.log" >&2
   exit 1

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import threading
 import warnings
 from typing import Any, Union
 
@@ -75,12 +77,31 @@ def _check_size(size: tuple[int, int], limit: int) -> None:
         )
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _open_with_limit(source: Any, limit: int) -> Image.Image:
+    """``Image.open``; when the caller raised our pixel limit above Pillow's own bomb limit, Pillow's
+    check (done inside ``open``) is lifted to ours for this call only."""
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    if pil_limit is None or limit <= pil_limit:
+        return Image.open(source)
+    with _PIL_LIMIT_LOCK:
+        Image.MAX_IMAGE_PIXELS = limit
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+
+
 def _decode(source: Any, what: str, limit: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # our own limit replaces Pillow's bomb warning (which pytest would turn into an error)
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
+            # damaged metadata (EXIF "Truncated File Read") warns at open; the pixels may be fine
+            warnings.simplefilter("ignore", UserWarning)
+            with _open_with_limit(source, limit) as im:
                 _check_size(im.size, limit)
                 im.load()
                 return _from_pil(im)
@@ -94,8 +115,19 @@ def _decode(source: Any, what: str, limit: int) -> np.ndarray:
         raise InvalidImageError(f"expected a complete image in {what}, got a corrupt or truncated file ({e})") from None
 
 
+def _apply_exif_orientation(im: Image.Image) -> Image.Image:
+    """Rotate/flip as the EXIF orientation says; a damaged EXIF block leaves the pixels as stored
+    (the picture itself decoded fine) instead of leaking Pillow's warning or exception."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Truncated File Read", "Corrupt EXIF data"
+        try:
+            return ImageOps.exif_transpose(im) or im
+        except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
+            return im
+
+
 def _from_pil(im: Image.Image) -> np.ndarray:
-    im = ImageOps.exif_transpose(im) or im
+    im = _apply_exif_orientation(im)
     mode = im.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
