@@ -159,6 +159,16 @@ def ort_int8_quantization(package: Path) -> str | None:
     return f"QDQ {dtype} activations, attention {'INT8' if attention else 'float'}"
 
 
+def _package_facts(package: Path) -> dict[str, Any]:
+    manifest = json.loads((package / "manifest.json").read_text())
+    cal = manifest.get("calibration") or {}
+    return {"images": cal.get("size"), "method": cal.get("method"), "ort_int8": ort_int8_quantization(package),
+            "exported": manifest.get("created_utc"),
+            "int8_fidelity": {k: {"detection_agreement": v.get("detection_agreement"),
+                                  "region_cosine": v.get("region_cosine")}
+                              for k, v in (manifest.get("fidelity") or {}).items() if k.endswith(":int8")}}
+
+
 def image_encoder_macs(package: Path) -> int:
     """MACs of one image through the package's FP32 image encoder (cached next to the packages)."""
     cache = BENCH_PACKAGES / f"macs-{package.name}.json"
@@ -433,13 +443,7 @@ def build_grid(args: argparse.Namespace) -> tuple[list[RowConfig], dict[tuple[st
         name, size, runs = parse_model(spec, args.runs)
         package = ensure_package(name, size, args.calib_size, args.calib_method, force=args.reexport)
         manifest = json.loads((package / "manifest.json").read_text())
-        cal = manifest.get("calibration") or {}
-        calib[f"{name}@{size}"] = {"images": cal.get("size"), "method": cal.get("method"),
-                                   "ort_int8": ort_int8_quantization(package), "exported": manifest.get("created_utc"),
-                                   "int8_fidelity": {k: {"detection_agreement": v.get("detection_agreement"),
-                                                         "region_cosine": v.get("region_cosine")}
-                                                     for k, v in (manifest.get("fidelity") or {}).items()
-                                                     if k.endswith(":int8")}}
+        calib[f"{name}@{size}"] = _package_facts(package)
         macs[(name, size)] = image_encoder_macs(package)
         checkpoint = ensure_checkpoint(name, size) if args.baseline else None
         offered = {(a["backend"], a["precision"]) for a in manifest["artifacts"]}
@@ -479,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--row-timeout", type=float, default=3600)
     ap.add_argument("--note", default="")
     ap.add_argument("--md", type=Path, default=RESULTS / "latency.md", help="markdown report path")
+    ap.add_argument("--rerender", action="store_true",
+                    help="no measuring: re-derive the latest run of --models with the latest peak.jsonl, rewrite --md")
     ap.add_argument("--_row", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -490,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
         args.runs, args.warmup = 3, 1
 
     from peak import load_peaks
+
+    if args.rerender:
+        return rerender(args, load_peaks())
 
     configs, macs, calib = build_grid(args)
     peaks = load_peaks()
@@ -512,10 +521,11 @@ def main(argv: list[str] | None = None) -> int:
     derive(rows, macs, peaks)
     env = env_info()
     run_id = env["utc"]
+    seconds = time.perf_counter() - t_start
     for r in rows:
-        r["run_id"] = run_id
-        r["note"] = args.note
-    text = render(rows, env, load_before, load_after, time.perf_counter() - t_start, peaks, args, macs, calib)
+        r.update(run_id=run_id, note=args.note, loadavg_before=load_before, loadavg_after=load_after,
+                 run_seconds=seconds)
+    text = render(rows, env, _load_text(load_before, load_after), seconds, peaks, args, macs, calib)
     print(text)
     if not args.quick:
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -525,8 +535,55 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(rows: list[dict[str, Any]], env: dict[str, Any], load_before: tuple[float, ...],
-           load_after: tuple[float, ...], seconds: float, peaks: dict[tuple[str, str, int], float],
+def _load_text(before: Any, after: Any) -> str:
+    return (f"Load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in before)}, after "
+            f"{'/'.join(f'{v:.2f}' for v in after)}")
+
+
+_DERIVED = ("image_gmacs", "peak_gmac_per_s", "peak_fraction", "x_vs_hf", "x_vs_fp32")
+
+
+def rerender(args: argparse.Namespace, peaks: dict[tuple[str, str, int], float]) -> int:
+    """Rewrite ``args.md`` from the latest stored run of ``args.models`` with the latest peaks."""
+    wanted = set()
+    for spec in _list(args.models):
+        name, size, _ = parse_model(spec, args.runs)
+        wanted.add((name, size))
+    path = RESULTS / "latency.jsonl"
+    stored = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    stored = [r for r in stored if (r.get("model"), r.get("image_size")) in wanted]
+    if not stored:
+        raise SystemExit(f"expected stored rows for {sorted(wanted)} in {path}, got none")
+    last = stored[-1]["run_id"]
+    rows = [{k: v for k, v in r.items() if k not in _DERIVED} for r in stored if r["run_id"] == last]
+    env = rows[0].pop("env")
+    for r in rows[1:]:
+        r.pop("env", None)
+    macs, calib = {}, {}
+    for name, size in sorted(wanted):
+        package = BENCH_PACKAGES / f"{name}-{size}"
+        macs[(name, size)] = image_encoder_macs(package)
+        calib[f"{name}@{size}"] = _package_facts(package)
+        if str(calib[f"{name}@{size}"]["exported"]) > last:
+            raise SystemExit(f"expected the package {package} of run {last} to be unchanged, got one exported "
+                             f"{calib[f'{name}@{size}']['exported']}; measure again instead")
+    derive(rows, macs, peaks)
+    if "loadavg_before" in rows[0]:
+        load = _load_text(rows[0]["loadavg_before"], rows[0]["loadavg_after"])
+    else:
+        per_row = [r["loadavg_1min"] for r in rows if r.get("loadavg_1min") is not None]
+        load = f"Load average (1 min) after each row between {min(per_row):.2f} and {max(per_row):.2f}"
+    args.note = (rows[0].get("note") or "") + (f" Re-rendered {env_info()['utc']} with the latest peak run "
+                                               "(peak_fraction and speed-ups re-derived; times unchanged).")
+    args.warmup = rows[0].get("warmup", args.warmup)
+    text = render(rows, env, load, rows[0].get("run_seconds"), peaks, args, macs, calib)
+    print(text)
+    args.md.write_text(text + "\n")
+    return 0
+
+
+def render(rows: list[dict[str, Any]], env: dict[str, Any], load_text: str, seconds: float | None,
+           peaks: dict[tuple[str, str, int], float],
            args: argparse.Namespace, macs: dict[tuple[str, int], int], calib: dict[str, Any]) -> str:
     """The markdown report: context, then one table row per configuration."""
     peak_text = ", ".join(f"{rt} {p} t={t}: {v:.0f}" for (rt, p, t), v in sorted(peaks.items())) or "none measured"
@@ -537,9 +594,8 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], load_before: tuple[f
         "",
         f"{env['cpu']}, {env['usable_cores']} cores, ISA {' '.join(env['isa'])}; onnxruntime {env['onnxruntime']}, "
         f"openvino {env['openvino']}, torch {env['torch']}; commit {env['commit']}; {env['utc']}; "
-        f"{seconds / 60:.0f} min.",
-        f"Load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, after "
-        f"{'/'.join(f'{v:.2f}' for v in load_after)} (the machine is shared; other jobs may have run). {args.note}",
+        + (f"{seconds / 60:.0f} min." if seconds else ""),
+        f"{load_text} (the machine is shared; other jobs may have run). {args.note}",
         "",
         "Random-init, architecture-exact models: speed is real, accuracy is not. Images: "
         f"{', '.join(BENCH_IMAGES)} (batch B uses the first B); phrases {list(PHRASES)} (cached after the first "

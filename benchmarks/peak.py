@@ -9,9 +9,9 @@ with a constant weight, the same kind of op that holds a ViT's compute. Graphs:
 * ``int8-matmulinteger`` (ORT only): ``MatMulInteger(x u8, W s8) -> int32`` (ORT's U8S8 kernel)
 
 Shapes: a square 2048 GEMM and the ViT-B MLP shape (577 tokens x 768 -> 3072). Each
-(runtime, graph, shape, threads) cell is the median of ``--repeat`` calls; the peak per
-(runtime, precision, threads) is the best cell. Writes ``benchmarks/results/peak.md`` and appends
-``peak.jsonl``::
+(runtime, graph, shape, threads) cell times ``--repeat`` calls and reports the fastest (the
+capability) and the median; the peak per (runtime, precision, threads) is the best cell.
+Writes ``benchmarks/results/peak.md`` and appends ``peak.jsonl``::
 
     python benchmarks/peak.py [--threads 1,2] [--repeat 15] [--quick]
 """
@@ -104,7 +104,7 @@ def _ov_runner(path: Path, threads: int) -> Any:
 
 def measure(runtimes: list[str], threads_list: list[int], repeat: int, shapes: dict[str, tuple[int, int, int]]
             ) -> list[dict[str, Any]]:
-    """One row per (runtime, graph, shape, threads): median ms and GMAC/s (MACs = M*K*N)."""
+    """One row per (runtime, graph, shape, threads): median / fastest ms and GMAC/s (MACs = M*K*N)."""
     import onnx
 
     rows = []
@@ -120,12 +120,17 @@ def measure(runtimes: list[str], threads_list: list[int], repeat: int, shapes: d
                     for threads in threads_list:
                         run = (_ort_runner(path, threads) if runtime == "onnxruntime"
                                else _ov_runner(path, threads))
-                        med, _ = median_ms(lambda: run(x), warmup=3, repeat=repeat)
-                        gmacs = m * k * n / (med * 1e-3) / 1e9
+                        med, times = median_ms(lambda: run(x), warmup=3, repeat=repeat)
+                        best = min(times)
+                        # the peak is a capability: on a shared machine other jobs only ever slow a
+                        # call down, so the fastest call estimates it better than the median
+                        gmacs = m * k * n / (best * 1e-3) / 1e9
                         rows.append({"bench": "peak", "runtime": runtime, "graph": kind,
                                      "precision": "fp32" if kind == "fp32" else "int8", "shape": shape_name,
                                      "m": m, "k": k, "n": n, "threads": threads, "repeat": repeat,
-                                     "median_ms": round(med, 3), "gmac_per_s": round(gmacs, 1)})
+                                     "median_ms": round(med, 3), "best_ms": round(best, 3),
+                                     "gmac_per_s": round(gmacs, 1),
+                                     "median_gmac_per_s": round(m * k * n / (med * 1e-3) / 1e9, 1)})
                         print(f"{runtime:12s} {kind:20s} {shape_name:22s} t={threads} {med:8.2f} ms "
                               f"{gmacs:7.1f} GMAC/s", flush=True)
     return rows
@@ -191,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         f"Load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}. {args.note}",
         "",
-        "Peak = best median over the graphs and shapes below (MACs = M*K*N; 1 MAC = 2 FLOP).",
+        "Peak = the best cell below; a cell's `gmac_per_s` uses its fastest call (other jobs on a shared "
+        "machine only slow calls down), `median_gmac_per_s` its median. MACs = M*K*N; 1 MAC = 2 FLOP.",
         "",
         markdown_table(summary, ["runtime", "precision", "threads", "peak_gmac_per_s", "graph", "shape"]),
         "",
         "All cells (median of %d calls each):" % repeat,
         "",
-        markdown_table(rows, ["runtime", "graph", "shape", "threads", "median_ms", "gmac_per_s"]),
+        markdown_table(rows, ["runtime", "graph", "shape", "threads", "median_ms", "best_ms", "gmac_per_s",
+                              "median_gmac_per_s"]),
         "",
         f"Reproduce: `python benchmarks/peak.py --threads {args.threads} --repeat {args.repeat}`",
     ])

@@ -283,7 +283,8 @@ def _write_markdown(rows: list[dict[str, Any]], env: dict[str, Any]) -> None:
         if r["check"] == "threads_vs_serial":
             lines += ["## Threads sharing one grounder vs serial", "",
                       "| threads | seconds | predictions | mismatches | errors |", "|---|---|---|---|---|",
-                      f"| {r['threads']} | {r['seconds']} | {r['predictions']} | {r['mismatches']} | {len(r['errors'])} |", ""]
+                      f"| {r['threads']} | {r['seconds']} | {r['predictions']} | {r['mismatches']} "
+                      f"| {len(r['errors'])} |", ""]
         elif r["check"] == "rss_growth":
             lines += [f"## RSS over {r['predictions']} predictions (after {r['warmup']} warm-up)", "",
                       f"Growth {r['growth_mb']} MB (last - first sample), peak {r['peak_mb']} MB, "

@@ -195,6 +195,24 @@ def corrupt_exif_jpeg() -> bytes:
     return _encode(Image.fromarray(marker_image()), "JPEG", quality=95, exif=b"Exif\x00\x00" + ifd)
 
 
+def _tiff(entries: list[tuple[int, int, int, bytes]], tail: bytes = b"") -> bytes:
+    """Little-endian TIFF with one IFD of ``(tag, type, count, 4-byte value)`` entries, then ``tail``."""
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        ifd += struct.pack("<HHI", tag, typ, count) + value
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + tail
+
+
+def tiff_rational_strip_offsets() -> bytes:
+    """A 16 x 1 grey TIFF whose StripOffsets tag has type RATIONAL instead of LONG (found by
+    tests/fuzz/fuzz_images.py): Pillow hands the rational to ``seek`` and raises ``TypeError``."""
+    data_at = 8 + 2 + 12 * 6 + 4
+    entries = [(0x100, 4, 1, struct.pack("<I", 16)), (0x101, 4, 1, struct.pack("<I", 1)),
+               (0x106, 3, 1, struct.pack("<HH", 1, 0)), (0x111, 5, 1, struct.pack("<I", data_at)),
+               (0x116, 4, 1, struct.pack("<I", 1)), (0x117, 4, 1, struct.pack("<I", 16))]
+    return _tiff(entries, struct.pack("<II", data_at + 8, 1) + b"\x80" * 16)
+
+
 def animated_gif() -> bytes:
     """Three frames: solid red, green, blue. Only the first frame counts."""
     frames = [Image.new("RGB", (16, 12), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
@@ -217,8 +235,8 @@ ENCODED: dict[str, Callable[[], bytes]] = {
     f.__name__: f
     for f in (empty_bytes, non_image_bytes, truncated_jpeg, corrupt_jpeg, jpeg_header_only, truncated_png,
               corrupt_png_crc, png_signature_only, truncated_webp, corrupt_webp, zero_size_png, wide_png,
-              tall_png, png16, cmyk_jpeg, palette_png_transparent, exif_jpeg_6, exif_jpeg_8, corrupt_exif_jpeg, animated_gif,
-              bomb_png, bomb_gif)
+              tall_png, png16, cmyk_jpeg, palette_png_transparent, exif_jpeg_6, exif_jpeg_8, corrupt_exif_jpeg,
+              tiff_rational_strip_offsets, animated_gif, bomb_png, bomb_gif)
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -101,7 +101,8 @@ def test_appended_bytes_are_a_size_mismatch(pkg):
     _one_line(e.value)
 
 
-@pytest.mark.parametrize("rel", ["onnxruntime/text_encoder.int8.onnx", "openvino/text_encoder.fp32.bin", "tokenizer.json"])
+@pytest.mark.parametrize("rel", ["onnxruntime/text_encoder.int8.onnx", "openvino/text_encoder.fp32.bin",
+                                 "tokenizer.json"])
 def test_missing_file_is_named(pkg, rel):
     (pkg / rel).unlink()
     with pytest.raises(IntegrityError, match="missing") as e:
