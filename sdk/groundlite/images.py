@@ -109,7 +109,10 @@ def _decode(source: Any, what: str, limit: int) -> np.ndarray:
         raise ImageTooLargeError(f"expected at most {limit} pixels, got a larger image in {what} ({e})") from None
     except Image.UnidentifiedImageError:
         raise InvalidImageError(f"expected a decodable image in {what}, got data no image format recognises") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    # Pillow's decoders signal malformed files with many exception types (a TIFF tag of the wrong
+    # type raises TypeError, a bad table IndexError/KeyError/struct.error): all mean a corrupt file.
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, KeyError, IndexError, struct.error,
+            ZeroDivisionError) as e:
         if isinstance(e, InvalidImageError):
             raise
         raise InvalidImageError(f"expected a complete image in {what}, got a corrupt or truncated file ({e})") from None
