@@ -469,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help="NAME@SIZE[:RUNS],... ")
-    ap.add_argument("--backends", default="onnxruntime,openvino", help="onnxruntime,openvino,auto")
+    ap.add_argument("--backends", default="onnxruntime,openvino,auto",
+                    help="onnxruntime,openvino,auto (auto: INT8, all cores only)")
     ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--threads", default="1,all", help="comma list of ints or 'all'")
     ap.add_argument("--batch", default="1,4")
@@ -577,6 +578,9 @@ def rerender(args: argparse.Namespace, peaks: dict[tuple[str, str, int], float])
                                                "(peak_fraction and speed-ups re-derived; times unchanged).")
     args.warmup = rows[0].get("warmup", args.warmup)
     text = render(rows, env, load, rows[0].get("run_seconds"), peaks, args, macs, calib)
+    text = text.rsplit("\nReproduce:", 1)[0] + (
+        f"\nReproduce: `python benchmarks/latency.py --models {args.models}` (measure), then "
+        f"`python benchmarks/peak.py && python benchmarks/latency.py --models {args.models} --rerender`")
     print(text)
     args.md.write_text(text + "\n")
     return 0
