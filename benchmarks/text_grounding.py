@@ -29,6 +29,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from groundlite.export.fidelity import box_iou
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_jsonl, env_info, markdown_table  # noqa: E402
 from textgen import LabelledSample, make_set  # noqa: E402
@@ -44,11 +46,8 @@ THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """IoU of two xyxy boxes (the fidelity module's pairwise IoU, for one pair)."""
+    return float(box_iou(np.asarray(a, np.float64)[None], np.asarray(b, np.float64)[None])[0, 0])
 
 
 def _page() -> tuple[np.ndarray, list[tuple[str, np.ndarray]], list[str]]:

@@ -36,6 +36,8 @@ from groundlite._version import __version__
 from groundlite.errors import CalibrationError, ExportError
 from groundlite.package import file_entry, open_package, sha256_file, staging_dir, write_manifest
 
+from .fidelity import box_iou
+
 __all__ = ["export_text", "source_models", "source_sha256", "SOURCE_FILES", "CALIB_SEED", "HELDOUT_SEED"]
 
 SOURCE_PACKAGE = "rapidocr_onnxruntime"
@@ -457,11 +459,8 @@ def _fidelity(expected: list[tuple[dict, np.ndarray, list]], candidate: Any, ima
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """IoU of two xyxy boxes (the fidelity module's pairwise IoU, for one pair)."""
+    return float(box_iou(np.asarray(a, np.float64)[None], np.asarray(b, np.float64)[None])[0, 0])
 
 
 class _Progress:
