@@ -24,7 +24,8 @@ RECIPE_VERSION = 3
 
 def text_package_path() -> Path:
     """Where the built-in text package for the installed weights and SDK version lives."""
-    export_text = _exporter()
+    from ..export import text as export_text  # light: the heavy export tools load only to build
+
     src = export_text.source_sha256()
     key = hashlib.sha256(f"{src}:{__version__}:{RECIPE_VERSION}".encode()).hexdigest()[:16]
     return cache_dir("packages", f"text-{key}")
