@@ -8,6 +8,8 @@ character boxes), :meth:`TextGrounder.read` (both, in reading order) and
 
 from __future__ import annotations
 
+import time
+
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -64,6 +66,14 @@ class TextGrounder:
         self.backend_info = backend_info
         self._det = sessions[schema.GRAPH_TEXT_DETECTOR]
         self._rec = sessions[schema.GRAPH_TEXT_RECOGNIZER]
+        self._timings: dict[str, float] = {}
+
+    @property
+    def last_timings(self) -> dict[str, float]:
+        """Stage times of the latest ``read``/``predict`` in ms: detect_ms (pre-processing, detector,
+        box extraction, NMS), recognize_ms (crops, recogniser, CTC decoding), and for ``predict``
+        match_ms. The dict is replaced whole per call, so concurrent callers see one call's times."""
+        return dict(self._timings)
 
     @classmethod
     def probe_feeds(cls, package: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -123,12 +133,15 @@ class TextGrounder:
         Lines whose mean character probability is below ``config.rec_min_score`` or that decode
         to nothing are dropped. ``image``: anything :func:`groundlite.images.load_image` accepts.
         """
+        t0 = time.perf_counter()
         bgr = _to_bgr(image)
         quads, _ = self._detect_bgr(bgr)
-        if len(quads) == 0:
-            return []
-        quads = quads[reading_order(quads)]
-        lines = self._recognize_bgr(bgr, quads)
+        t1 = time.perf_counter()
+        lines: list[TextLine] = []
+        if len(quads):
+            quads = quads[reading_order(quads)]
+            lines = self._recognize_bgr(bgr, quads)
+        self._timings = {"detect_ms": (t1 - t0) * 1e3, "recognize_ms": (time.perf_counter() - t1) * 1e3}
         return [ln for ln in lines if ln.text.strip() and ln.score >= self.config.rec_min_score]
 
     def predict(self, image: Any, phrases: str | Sequence[str], threshold: float = DEFAULT_THRESHOLD, *,
@@ -143,9 +156,13 @@ class TextGrounder:
         from ..detections import Detections
 
         phrases, _ = check_phrases(phrases)
+        timings: dict[str, float] = {}
         if lines is None:
             lines = self.read(image)
+            timings = dict(self._timings)
+        t0 = time.perf_counter()
         matches = match_phrases(lines, phrases, threshold)
+        self._timings = {**timings, "match_ms": (time.perf_counter() - t0) * 1e3}
         if not matches:
             return Detections.empty(phrases, with_texts=True)
         return Detections(
