@@ -87,6 +87,26 @@ def test_squash_resize_is_bit_exact_with_pillow_on_random_shapes():
         np.testing.assert_allclose(got, ref.preprocess_squash_bicubic(img, s, mean, std), atol=1e-6)
 
 
+def test_squash_normalisation_is_bit_identical_to_numpy():
+    # the kernel normalises arithmetically ((v * (1/255) - mean) / std, no FMA), not through a
+    # table: the result must be the float32 numpy computes, bit for bit, on every pass order
+    rng = np.random.default_rng(1)
+    for h, w, s in [(512, 512, 768), (400, 600, 768), (1000, 7, 64), (387, 294, 96)]:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        got, _ = ops.preprocess(img, s, CLIP_MEAN, CLIP_STD)
+        np.testing.assert_array_equal(got, ref.preprocess_squash_bicubic(img, s, CLIP_MEAN, CLIP_STD))
+
+
+@pytest.mark.parametrize("mode", ["squash-bicubic", "pad-bilinear-antialias"])
+@pytest.mark.parametrize(("h", "w", "s"), [(512, 512, 768), (1000, 7, 200), (130, 900, 200), (1, 1, 3), (333, 250, 960)])
+def test_output_does_not_depend_on_thread_count(mode, h, w, s):
+    img = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    one, _ = ops.preprocess(img, s, CLIP_MEAN, CLIP_STD, mode=mode, threads=1)
+    for threads in (2, 3, 7, None):
+        got, _ = ops.preprocess(img, s, CLIP_MEAN, CLIP_STD, mode=mode, threads=threads)
+        np.testing.assert_array_equal(got, one)
+
+
 def test_pad_value_fills_the_padding():
     img = np.full((10, 40, 3), 200, np.uint8)
     got, _ = ops.preprocess(img, 40, np.zeros(3), np.ones(3), mode="pad-bilinear-antialias", pad_value=0.25)
@@ -162,6 +182,10 @@ BAD = [
     ("std 0", lambda: ops.preprocess(IMG, 8, CLIP_MEAN, (1, 0, 1)), InvalidArgumentError, "std: expected 3 finite positive"),
     ("mean 2", lambda: ops.preprocess(IMG, 8, (0, 0), CLIP_STD), InvalidArgumentError, "mean: expected 3 finite values"),
     ("pad 2", lambda: ops.preprocess(IMG, 8, CLIP_MEAN, CLIP_STD, pad_value=2), InvalidArgumentError, "pad_value"),
+    ("threads 0", lambda: ops.preprocess(IMG, 8, CLIP_MEAN, CLIP_STD, threads=0), InvalidArgumentError,
+     "threads: expected an integer >= 1, got 0"),
+    ("threads float", lambda: ops.preprocess(IMG, 8, CLIP_MEAN, CLIP_STD, threads=2.0), InvalidArgumentError,
+     "threads: expected an integer, got float"),
     ("cxcywh shape", lambda: ops.cxcywh_to_xyxy(np.zeros((2, 5)), 1, 1), InvalidArgumentError, "boxes: expected shape (N, 4)"),
     ("width 0", lambda: ops.cxcywh_to_xyxy(np.zeros((2, 4)), 0, 1), InvalidArgumentError, "expected positive sizes"),
     ("meta type", lambda: ops.boxes_to_original(np.zeros((1, 4)), {"a": 1}), InvalidArgumentError, "meta: expected a PreprocessMeta"),

@@ -155,6 +155,75 @@ def test_damaged_package_is_refused(tmp_path, damage, exc, fragment):
     assert "\n" not in message  # one sentence, printable by the CLI as one line
 
 
+def _add_openvino_artifact(root: Path) -> None:
+    """An OpenVINO-style artifact: an .xml with a .bin companion listed as extra_files."""
+    (root / "openvino").mkdir()
+    xml, bin_ = root / "openvino" / "image_encoder.fp32.xml", root / "openvino" / "image_encoder.fp32.bin"
+    xml.write_bytes(os.urandom(64))
+    bin_.write_bytes(os.urandom(512))
+    art = Artifact("image_encoder", "openvino", "fp32", file_entry(root, xml), (file_entry(root, bin_),)).to_dict()
+    _edit_manifest(root, lambda m: m["artifacts"].append(art))
+
+
+def test_lazy_verification_checks_a_file_before_handing_it_out(tmp_path):
+    root = _make_package(tmp_path / "p")
+    _tamper(root)  # onnxruntime/image_encoder.fp32.onnx, same size
+    pkg = open_package(root, verify="lazy")  # sizes only so far
+    assert pkg.path("tokenizer.json").is_file()  # untouched files pass
+    with pytest.raises(errors.IntegrityError, match="onnxruntime/image_encoder.fp32.onnx.*SHA-256"):
+        pkg.path(pkg.find("image_encoder", "onnxruntime", "fp32").file)
+    with pytest.raises(errors.IntegrityError, match="image_encoder.fp32.onnx"):  # stays refused
+        pkg.path("onnxruntime/image_encoder.fp32.onnx")
+    with pytest.raises(errors.IntegrityError, match="image_encoder.fp32.onnx"):
+        pkg.verify_all()
+
+
+def test_lazy_verification_covers_an_artifacts_companion_files(tmp_path):
+    root = _make_package(tmp_path / "p")
+    _add_openvino_artifact(root)
+    f = root / "openvino" / "image_encoder.fp32.bin"
+    b = bytearray(f.read_bytes())
+    b[0] ^= 1
+    f.write_bytes(bytes(b))
+    pkg = open_package(root, verify="lazy")
+    pkg.path("onnxruntime/text_encoder.fp32.onnx")  # another artifact: fine
+    with pytest.raises(errors.IntegrityError, match="openvino/image_encoder.fp32.bin"):
+        pkg.path("openvino/image_encoder.fp32.xml")  # the .xml brings its .bin
+    with pytest.raises(errors.IntegrityError, match="openvino/image_encoder.fp32.bin"):
+        open_package(root)  # the eager default checks everything at once
+
+
+def test_lazy_verification_still_checks_sizes_and_presence_at_open(tmp_path):
+    root = _make_package(tmp_path / "p")
+    _truncate(root)
+    with pytest.raises(errors.IntegrityError, match="bytes"):
+        open_package(root, verify="lazy")
+    root = _make_package(tmp_path / "q")
+    _delete(root)
+    with pytest.raises(errors.IntegrityError, match="missing"):
+        open_package(root, verify="lazy")
+
+
+def test_lazy_verification_hashes_each_file_once(tmp_path, monkeypatch):
+    import groundlite.package as package_mod
+
+    root = _make_package(tmp_path / "p")
+    pkg = open_package(root, verify="lazy")
+    hashed = []
+    real = package_mod.sha256_file
+    monkeypatch.setattr(package_mod, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    for _ in range(3):
+        pkg.path("tokenizer.json")
+        pkg.path("onnxruntime/image_encoder.fp32.onnx")
+    pkg.verify_all()
+    assert sorted(hashed) == ["image_encoder.fp32.onnx", "text_encoder.fp32.onnx", "tokenizer.json"]
+
+
+def test_verify_argument_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="expected verify"):
+        open_package(_make_package(tmp_path / "p"), verify="sometimes")
+
+
 def test_missing_directory():
     with pytest.raises(errors.PackageNotFoundError, match="does not exist"):
         open_package("/nonexistent/groundlite-package")

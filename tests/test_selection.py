@@ -333,14 +333,36 @@ def test_load_unknown_schema_version(package_dir, tmp_path):
         groundlite.load(root, cache=False)
 
 
-def test_load_checksum_mismatch_names_file(package_dir, tmp_path):
-    root = _copy(package_dir, tmp_path)
+def test_load_checksum_mismatch_names_file(tiny_owlvit_package, tmp_path):
+    root = _copy(tiny_owlvit_package, tmp_path)
     target = root / "onnxruntime" / "image_encoder.fp32.onnx"
     data = bytearray(target.read_bytes())
     data[-1] ^= 0xFF  # same size, different content
     target.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="onnxruntime/image_encoder.fp32.onnx"):
-        groundlite.load(root, cache=False)
+        groundlite.load(root, backend="onnxruntime", precision="fp32", cache=False)
+    g = groundlite.load(root, backend="openvino", precision="fp32", cache=False)  # never reads it
+    assert g.backend_info.backend == "openvino"
+    # backend="auto" probes it: refused outright, not quietly replaced by the other backend
+    with pytest.raises(IntegrityError, match="onnxruntime/image_encoder.fp32.onnx"):
+        groundlite.load(root, precision="fp32", cache=False)
+
+
+def test_lazy_selection_hashes_only_what_it_loads(package_dir, tmp_path):
+    # how groundlite.load opens packages: a damaged artifact that is never read does not block
+    # the load; the same artifact, once a backend is about to read it, is refused
+    root = _copy(package_dir, tmp_path)
+    target = root / "onnxruntime" / "image_encoder.fp32.onnx"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    lazy = open_package(root, verify="lazy")
+    _, info = select(lazy, feeds, backend="openvino", precision="fp32", cache=False)
+    assert info.backend == "openvino"
+    with pytest.raises(IntegrityError, match="onnxruntime/image_encoder.fp32.onnx"):
+        select(open_package(root, verify="lazy"), feeds, backend="onnxruntime", precision="fp32", cache=False)
+    with pytest.raises(IntegrityError, match="onnxruntime/image_encoder.fp32.onnx"):
+        lazy.verify_all()
 
 
 def test_load_path_outside_package(package_dir, tmp_path):

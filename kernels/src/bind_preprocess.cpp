@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bind_util.hpp"
+#include "groundlite/parallel.hpp"
 #include "groundlite/resize.hpp"
 
 namespace py = pybind11;
@@ -14,19 +16,46 @@ using groundlite::bind::check_shape;
 
 namespace {
 
-// Non-template entry points so the resampling loops can be multiversioned (AVX-512 / AVX2 / baseline).
-GL_MULTIVERSION void squash_kernel(const std::uint8_t* img, std::int64_t h, std::int64_t w, std::int64_t s,
-                                   const float* m, const float* sd, float* o) {
-    groundlite::preprocess_squash_bicubic(img, h, w, s, m, sd, o);
+// Non-template entry points so the resampling loops can be multiversioned (AVX-512 / AVX2 /
+// baseline). Each handles one row range of one stage; parallel_rows spreads the ranges over
+// threads (the lambdas there only forward here, so the clones keep their ISA).
+GL_MULTIVERSION void squash_stage1_kernel(const groundlite::SquashPlan& p, const std::uint8_t* img, std::uint8_t* tmp,
+                                          std::int64_t r0, std::int64_t r1) {
+    groundlite::squash_stage1(p, img, tmp, r0, r1);
 }
 
-GL_MULTIVERSION void pad_kernel(const std::uint8_t* img, std::int64_t h, std::int64_t w, std::int64_t s, const float* m,
-                                const float* sd, float pad_value, float* o) {
-    groundlite::preprocess_pad_bilinear_antialias(img, h, w, s, m, sd, pad_value, o);
+GL_MULTIVERSION void squash_stage2_kernel(const groundlite::SquashPlan& p, const std::uint8_t* tmp, float* o,
+                                          std::int64_t y0, std::int64_t y1) {
+    groundlite::squash_stage2(p, tmp, o, y0, y1);
+}
+
+GL_MULTIVERSION void pad_stage1_kernel(const groundlite::PadPlan& p, const std::uint8_t* img, float* tmp,
+                                       std::int64_t r0, std::int64_t r1) {
+    groundlite::pad_stage1(p, img, tmp, r0, r1);
+}
+
+GL_MULTIVERSION void pad_stage2_kernel(const groundlite::PadPlan& p, const float* tmp, float* o, std::int64_t y0,
+                                       std::int64_t y1) {
+    groundlite::pad_stage2(p, tmp, o, y0, y1);
+}
+
+// Rows per thread below which splitting does not pay for the thread start.
+constexpr std::int64_t kRowGrain = 64;
+
+template <typename Plan, typename Tmp, typename S1, typename S2>
+void run_two_stages(const Plan& p, const std::uint8_t* img, float* o, int threads, S1 stage1, S2 stage2) {
+    std::vector<Tmp> tmp(static_cast<std::size_t>(p.tmp_size()));
+    Tmp* t = tmp.data();
+    const std::int64_t n1 = p.stage1_rows();
+    groundlite::parallel_rows(n1, groundlite::plan_threads(n1, kRowGrain, threads), groundlite::detail::kRowBlock,
+                              [&](std::int64_t a, std::int64_t b) { stage1(p, img, t, a, b); });
+    groundlite::parallel_rows(p.s, groundlite::plan_threads(p.s, kRowGrain, threads), 1,
+                              [&](std::int64_t a, std::int64_t b) { stage2(p, t, o, a, b); });
 }
 
 py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t size, const std::string& mode,
-                                 const carray<float>& mean, const carray<float>& stdev, float pad_value) {
+                                 const carray<float>& mean, const carray<float>& stdev, float pad_value,
+                                 int threads) {
     const auto info = image.request();
     check_shape(info, "image", {-1, -1, 3}, "(H, W, 3)");
     check_shape(mean.request(), "mean", {3}, "(3,)");
@@ -50,9 +79,12 @@ py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t
     {
         py::gil_scoped_release nogil;
         if (squash) {
-            squash_kernel(img, h, w, size, m, sd, o);
+            const auto plan = groundlite::squash_plan(h, w, size, m, sd);
+            run_two_stages<groundlite::SquashPlan, std::uint8_t>(plan, img, o, threads, squash_stage1_kernel,
+                                                                 squash_stage2_kernel);
         } else {
-            pad_kernel(img, h, w, size, m, sd, pad_value, o);
+            const auto plan = groundlite::pad_plan(h, w, size, m, sd, pad_value);
+            run_two_stages<groundlite::PadPlan, float>(plan, img, o, threads, pad_stage1_kernel, pad_stage2_kernel);
         }
     }
     return out;
@@ -62,5 +94,6 @@ py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t
 
 void register_preprocess(py::module_& m) {
     m.def("preprocess", &preprocess_u8, py::arg("image"), py::arg("size"), py::arg("mode"), py::arg("mean"),
-          py::arg("std"), py::arg("pad_value"), "uint8 [H,W,3] -> normalised float32 [1,3,S,S].");
+          py::arg("std"), py::arg("pad_value"), py::arg("threads") = 0,
+          "uint8 [H,W,3] -> normalised float32 [1,3,S,S]; threads <= 0: all hardware threads (at most 8).");
 }

@@ -101,7 +101,7 @@ class OwlGrounder:
     """
 
     def __init__(self, package: Package, sessions: Mapping[str, Session], backend_info: Any,
-                 *, text_cache_size: int = 1024) -> None:
+                 *, text_cache_size: int = 1024, threads: int | None = None) -> None:
         m = package.manifest
         if package.family not in ("owlvit", "owlv2"):
             raise ManifestError(f"expected an owlvit or owlv2 package for OwlGrounder, got family {package.family!r}")
@@ -130,6 +130,10 @@ class OwlGrounder:
         if isinstance(text_cache_size, bool) or not isinstance(text_cache_size, int) or text_cache_size < 0:
             raise InvalidArgumentError(f"expected text_cache_size to be an int >= 0, got {text_cache_size!r}")
         self.text_cache_size = text_cache_size
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidArgumentError(f"expected threads to be a positive int or None, got {threads!r}")
+        #: threads for pre-processing (the ``threads`` given to ``groundlite.load``; None: all cores)
+        self.threads = threads
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._timings: dict[str, float] = {}
@@ -191,7 +195,8 @@ class OwlGrounder:
 
     def _preprocess(self, image: Any) -> tuple[np.ndarray, Any, tuple[int, int]]:
         rgb = load_image(image)
-        pixels, meta = _ops().preprocess(rgb, self.image_size, self._mean, self._std, self._resize, self._pad_value)
+        pixels, meta = _ops().preprocess(rgb, self.image_size, self._mean, self._std, self._resize, self._pad_value,
+                                         threads=self.threads)
         return pixels, meta, (int(rgb.shape[0]), int(rgb.shape[1]))
 
     def _split(self, out: Mapping[str, np.ndarray], metas: list[Any], sizes: list[tuple[int, int]]) -> list[ImageEmbeddings]:

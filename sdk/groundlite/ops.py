@@ -411,6 +411,7 @@ def preprocess(
     std: Sequence[float],
     mode: str = RESIZE_SQUASH_BICUBIC,
     pad_value: float = 0.5,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, PreprocessMeta]:
     """Resize, pad, rescale, normalise and transpose an RGB image in one pass.
 
@@ -431,6 +432,8 @@ def preprocess(
         mean, std: three per-channel values (``std`` > 0), e.g. ``schema.CLIP_MEAN``/``CLIP_STD``.
         mode: one of ``schema.RESIZE_MODES``.
         pad_value: padding grey level in ``[0, 1]`` (pad mode only).
+        threads: threads to split the rows over (``None``: all hardware threads, at most 8;
+            each thread gets at least 64 rows). The output does not depend on it.
 
     Returns:
         ``(pixel_values float32[1, 3, S, S], meta)``; see :class:`PreprocessMeta`.
@@ -453,8 +456,9 @@ def preprocess(
     if sd.shape != (3,) or not (np.isfinite(sd).all() and (sd > 0).all()):
         raise InvalidArgumentError(f"std: expected 3 finite positive values, got {sd.tolist()}")
     pv = _scalar("pad_value", pad_value, minimum=0.0, maximum=1.0)
+    nt = 0 if threads is None else _count("threads", threads, minimum=1)
     h, w = int(image.shape[0]), int(image.shape[1])
-    pixels = _call(_kernels.preprocess, np.ascontiguousarray(image), s, mode, m, sd, pv)
+    pixels = _call(_kernels.preprocess, np.ascontiguousarray(image), s, mode, m, sd, pv, nt)
     return pixels, PreprocessMeta.for_image(h, w, s, mode)
 
 

@@ -2,8 +2,9 @@
 
 The exporter builds a package with :func:`staging_dir` (a temp dir renamed into place, so an
 interrupted export leaves nothing half-written) and :func:`write_manifest`; the runtime opens it
-with :func:`open_package`, which validates the schema, refuses paths outside the package and
-verifies every file's size and SHA-256 before anything is loaded. Nothing in a package is ever
+with :func:`open_package`, which validates the schema, refuses paths outside the package, checks
+every file's size and verifies each file's SHA-256 before it is read (all files at open, or,
+as ``groundlite.load`` does, each file on first use). Nothing in a package is ever
 executed or unpickled: artifacts are ONNX, OpenVINO IR or TensorRT engine files, plus JSON/text.
 """
 
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -134,6 +136,25 @@ class Artifact:
         return (self.file, *self.extra)
 
 
+class _LazyVerifier:
+    """SHA-256 checks deferred until a file is first handed out (``verify="lazy"``), once per file."""
+
+    def __init__(self, root: Path, entries: list[tuple[FileEntry, str]], artifacts: tuple[Artifact, ...]) -> None:
+        self.root = root
+        self.pending = {e.file: (e, where) for e, where in entries}
+        # an artifact's main file brings its companions (an OpenVINO .xml reads its .bin)
+        self.groups = {a.file.file: [f.file for f in a.files()] for a in artifacts}
+        self.lock = threading.Lock()
+
+    def check(self, rel: str) -> None:
+        with self.lock:  # hashing under the lock: each file is read once, even from many threads
+            todo = [self.pending[f] for f in self.groups.get(rel, [rel]) if f in self.pending]
+            if todo:
+                _verify_all(self.root, todo)
+                for entry, _ in todo:
+                    self.pending.pop(entry.file, None)
+
+
 @dataclass(frozen=True)
 class Package:
     """An opened, validated (and by default integrity-checked) model package."""
@@ -142,6 +163,7 @@ class Package:
     manifest: dict[str, Any]
     artifacts: tuple[Artifact, ...]
     files: dict[str, FileEntry] = field(default_factory=dict)  # role -> entry (tokenizer, charset, ...)
+    _lazy: _LazyVerifier | None = field(default=None, repr=False, compare=False)
 
     @property
     def family(self) -> str:
@@ -153,8 +175,20 @@ class Package:
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()
 
     def path(self, entry: FileEntry | str) -> Path:
+        """The file's path inside the package. Opened with ``verify="lazy"``, the file (and, for
+        an artifact, its companion files) is SHA-256-checked here, on first use, before the
+        caller can read it; :class:`IntegrityError` if it does not match the manifest."""
         rel = entry.file if isinstance(entry, FileEntry) else entry
-        return safe_join(self.root, rel)
+        path = safe_join(self.root, rel)
+        if self._lazy is not None:
+            self._lazy.check(rel)
+        return path
+
+    def verify_all(self) -> None:
+        """SHA-256-check every file not checked yet (a no-op for an eagerly verified package)."""
+        if self._lazy is not None:
+            for rel in list(self._lazy.pending):
+                self._lazy.check(rel)
 
     def find(self, graph: str, backend: str, precision: str) -> Artifact | None:
         for a in self.artifacts:
@@ -184,7 +218,7 @@ def _require_keys(d: Any, keys: tuple[str, ...], where: str) -> None:
         raise ManifestError(f"expected {where} to have keys {list(keys)}, missing {missing}")
 
 
-def _verify(root: Path, entry: FileEntry, where: str) -> None:
+def _verify(root: Path, entry: FileEntry, where: str, *, digest: bool = True) -> None:
     path = safe_join(root, entry.file, what=where)
     if not path.is_file():
         raise IntegrityError(f"expected package file {entry.file!r} ({where}) to exist, but it is missing")
@@ -193,20 +227,31 @@ def _verify(root: Path, entry: FileEntry, where: str) -> None:
         raise IntegrityError(
             f"expected {entry.file!r} to be {entry.bytes} bytes as the manifest says, got {size} (truncated or replaced)"
         )
-    digest = sha256_file(path)
-    if digest != entry.sha256:
+    if not digest:
+        return
+    got = sha256_file(path)
+    if got != entry.sha256:
         raise IntegrityError(
-            f"expected {entry.file!r} to have SHA-256 {entry.sha256[:16]}..., got {digest[:16]}... (file was modified)"
+            f"expected {entry.file!r} to have SHA-256 {entry.sha256[:16]}..., got {got[:16]}... (file was modified)"
         )
 
 
-def open_package(path: str | os.PathLike[str], *, verify: bool = True) -> Package:
+def open_package(path: str | os.PathLike[str], *, verify: bool | str = True) -> Package:
     """Open and validate the package at ``path``.
 
     Raises :class:`PackageNotFoundError`, :class:`ManifestError`, :class:`SchemaVersionError`,
     :class:`UnsafePathError` or :class:`IntegrityError` with one sentence naming the problem.
-    ``verify=False`` skips the SHA-256 pass (sizes and paths are still checked).
+    Paths are always checked to stay inside the package and every file to exist. ``verify``:
+
+    * ``True`` / ``"all"``: size and SHA-256 of every file now.
+    * ``"lazy"`` (what ``groundlite.load`` uses): sizes now; each file's SHA-256 when it is first
+      handed out by :meth:`Package.path`, i.e. before a backend or the tokenizer reads it. A
+      package that carries every backend and precision (1.5 GB for OWL-ViT B/32) then costs only
+      the hashing of the ~20 % that is loaded. Files that are never loaded are never hashed.
+    * ``False``: sizes only.
     """
+    if verify not in (True, False, "all", "lazy"):
+        raise ValueError(f"expected verify to be True, False, 'all' or 'lazy', got {verify!r}")
     root = Path(path)
     if not root.is_dir():
         raise PackageNotFoundError(f"expected a model package directory, but {str(root)!r} does not exist")
@@ -236,12 +281,14 @@ def open_package(path: str | os.PathLike[str], *, verify: bool = True) -> Packag
     entries = [(f, f"artifact {a.graph}/{a.backend}/{a.precision}") for a in artifacts for f in a.files()]
     entries += [(f, f"file {role}") for role, f in files.items()]
     for entry, where in entries:  # paths first: nothing is read before every path is known safe
-        path = safe_join(root, entry.file, what=where)
-        if not verify and not path.is_file():
-            raise IntegrityError(f"expected package file {entry.file!r} ({where}) to exist, but it is missing")
-    if verify:
+        safe_join(root, entry.file, what=where)
+    if verify is True or verify == "all":
         _verify_all(root, entries)
-    return Package(root=root, manifest=manifest, artifacts=artifacts, files=files)
+        return Package(root=root, manifest=manifest, artifacts=artifacts, files=files)
+    for entry, where in entries:
+        _verify(root, entry, where, digest=False)
+    lazy = _LazyVerifier(root, entries, artifacts) if verify == "lazy" else None
+    return Package(root=root, manifest=manifest, artifacts=artifacts, files=files, _lazy=lazy)
 
 
 def _verify_all(root: Path, entries: list[tuple[FileEntry, str]]) -> None:

@@ -85,8 +85,13 @@ def load(
     ``InvalidArgumentError`` for unknown names and ``NoBackendError`` when nothing loads.
     """
     validate_request(backend, device, precision, threads, min_agreement)  # fail fast, before any build
-    package = open_package(resolve_model(model, progress=progress))
+    # sizes now; each file's SHA-256 right before a backend or the tokenizer first reads it
+    package = open_package(resolve_model(model, progress=progress), verify="lazy")
     cls = grounder_class(package)
     sessions, info = select(package, cls.probe_feeds, backend=backend, device=device, precision=precision,
                             threads=threads, min_agreement=min_agreement, cache=cache, backends=backends)
-    return cls(package, sessions, info)
+    import inspect
+
+    # grounders that pre-process on several threads (OwlGrounder) honour the same thread budget
+    extra = {"threads": threads} if "threads" in inspect.signature(cls).parameters else {}
+    return cls(package, sessions, info, **extra)

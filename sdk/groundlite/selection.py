@@ -32,7 +32,7 @@ from . import schema
 from ._version import __version__
 from .backends import BACKEND_NAMES, Backend, Session, all_backends, device_kind
 from .cache import JsonCache
-from .errors import BackendUnavailableError, GroundliteError, InvalidArgumentError, NoBackendError
+from .errors import BackendUnavailableError, GroundliteError, IntegrityError, InvalidArgumentError, NoBackendError
 from .package import Package
 
 __all__ = ["Candidate", "Exclusion", "BackendInfo", "select", "validate_request", "machine_fingerprint", "PROBE_RUNS"]
@@ -314,7 +314,9 @@ def select(
                         t0 = time.perf_counter()
                         _run_probe(sessions, feeds)
                         runs.append((time.perf_counter() - t0) * 1e3)
-                except Exception as e:  # any failure of a candidate is reported, never fatal here
+                except IntegrityError:  # a tampered file is refused, not worked around
+                    raise
+                except Exception as e:  # any other failure of a candidate is reported, never fatal here
                     failures.append(f"{c.key}: {_fail_text(e)}")
                     status[c.key] = f"failed: {_fail_text(e)}"
                     log.warning("groundlite: candidate %s failed during the probe: %s", c.key, _fail_text(e))
@@ -342,6 +344,8 @@ def select(
                 t1 = time.perf_counter()
                 _run_probe(sessions, feeds)
                 load_ms, first_ms = (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
+        except IntegrityError:
+            raise
         except Exception as e:
             failures.append(f"{c.key}: {_fail_text(e)}")
             status[c.key] = f"failed: {_fail_text(e)}"
