@@ -107,6 +107,48 @@ def test_output_does_not_depend_on_thread_count(mode, h, w, s):
         np.testing.assert_array_equal(got, one)
 
 
+def test_out_is_written_in_place_and_equals_a_fresh_result():
+    img = IMAGES["coffee"]
+    batch = np.full((3, 3, 64, 64), np.nan, np.float32)
+    for i, mode in enumerate(["squash-bicubic", "pad-bilinear-antialias", "squash-bicubic"]):
+        got, _ = ops.preprocess(img, 64, CLIP_MEAN, CLIP_STD, mode=mode, out=batch[i:i + 1])
+        assert np.shares_memory(got, batch)
+        np.testing.assert_array_equal(batch[i:i + 1], ops.preprocess(img, 64, CLIP_MEAN, CLIP_STD, mode=mode)[0])
+    assert not np.isnan(batch).any()
+
+
+@pytest.mark.parametrize(("out", "fragment"), [
+    (np.zeros((1, 3, 8, 8), np.float64), "got float64"),
+    (np.zeros((1, 3, 9, 8), np.float32), "got float32 (1, 3, 9, 8)"),
+    (np.zeros((1, 3, 8, 16), np.float32)[..., ::2], "non-contiguous"),
+    (np.zeros((1, 3, 8, 8), np.float32).view(), "read-only"),
+    ([0.0], "got list"),
+])
+def test_bad_out_is_refused(out, fragment):
+    if fragment == "read-only":
+        out.flags.writeable = False
+    with pytest.raises(InvalidArgumentError, match="out: expected a C-contiguous writeable float32") as e:
+        ops.preprocess(IMG, 8, CLIP_MEAN, CLIP_STD, out=out)
+    assert fragment in str(e.value)
+
+
+def test_kernel_never_writes_into_a_converted_copy():
+    # called directly, the binding refuses what it would otherwise have to convert (a write into
+    # a temporary copy would be silently lost)
+    from groundlite import _kernels
+
+    m, sd = np.zeros(3, np.float32), np.ones(3, np.float32)
+    for out in (np.zeros((1, 3, 8, 8), np.float64), np.zeros((1, 3, 8, 16), np.float32)[..., ::2]):
+        with pytest.raises(ValueError, match="out: expected a C-contiguous float32"):
+            _kernels.preprocess(IMG, 8, "squash-bicubic", m, sd, 0.5, 1, out)
+    ro = np.zeros((1, 3, 8, 8), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _kernels.preprocess(IMG, 8, "squash-bicubic", m, sd, 0.5, 1, ro)
+    with pytest.raises(ValueError, match=r"out: expected shape \(1, 3, S, S\)"):
+        _kernels.preprocess(IMG, 8, "squash-bicubic", m, sd, 0.5, 1, np.zeros((2, 3, 8, 8), np.float32))
+
+
 def test_pad_value_fills_the_padding():
     img = np.full((10, 40, 3), 200, np.uint8)
     got, _ = ops.preprocess(img, 40, np.zeros(3), np.ones(3), mode="pad-bilinear-antialias", pad_value=0.25)

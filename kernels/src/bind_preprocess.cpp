@@ -55,7 +55,7 @@ void run_two_stages(const Plan& p, const std::uint8_t* img, float* o, int thread
 
 py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t size, const std::string& mode,
                                  const carray<float>& mean, const carray<float>& stdev, float pad_value,
-                                 int threads) {
+                                 int threads, const py::object& out_obj) {
     const auto info = image.request();
     check_shape(info, "image", {-1, -1, 3}, "(H, W, 3)");
     check_shape(mean.request(), "mean", {3}, "(3,)");
@@ -71,7 +71,20 @@ py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t
         throw py::value_error("mode: expected 'squash-bicubic' or 'pad-bilinear-antialias', got '" + mode + "'");
     }
     const auto s = static_cast<py::ssize_t>(size);
-    py::array_t<float> out({static_cast<py::ssize_t>(1), static_cast<py::ssize_t>(3), s, s});
+    using out_array = py::array_t<float, py::array::c_style>;
+    out_array out;
+    if (out_obj.is_none()) {
+        out = out_array({static_cast<py::ssize_t>(1), static_cast<py::ssize_t>(3), s, s});
+    } else {
+        // Written in place (e.g. one image's slice of a batch), so never a converted copy.
+        if (!py::isinstance<out_array>(out_obj)) {
+            throw py::value_error("out: expected a C-contiguous float32 numpy array, got " +
+                                  std::string(py::str(py::type::of(out_obj).attr("__name__"))));
+        }
+        out = py::reinterpret_borrow<out_array>(out_obj);
+        check_shape(out.request(), "out", {1, 3, s, s}, "(1, 3, S, S)");
+        if (!out.writeable()) throw py::value_error("out: expected a writeable array, got a read-only one");
+    }
     float* o = out.mutable_data();
     const std::uint8_t* img = image.data();
     const float* m = mean.data();
@@ -94,6 +107,7 @@ py::array_t<float> preprocess_u8(const carray<std::uint8_t>& image, std::int64_t
 
 void register_preprocess(py::module_& m) {
     m.def("preprocess", &preprocess_u8, py::arg("image"), py::arg("size"), py::arg("mode"), py::arg("mean"),
-          py::arg("std"), py::arg("pad_value"), py::arg("threads") = 0,
-          "uint8 [H,W,3] -> normalised float32 [1,3,S,S]; threads <= 0: all hardware threads (at most 8).");
+          py::arg("std"), py::arg("pad_value"), py::arg("threads") = 0, py::arg("out") = py::none(),
+          "uint8 [H,W,3] -> normalised float32 [1,3,S,S] (into `out` when given); threads <= 0: all hardware "
+          "threads (at most 8).");
 }

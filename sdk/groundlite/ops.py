@@ -412,6 +412,7 @@ def preprocess(
     mode: str = RESIZE_SQUASH_BICUBIC,
     pad_value: float = 0.5,
     threads: int | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, PreprocessMeta]:
     """Resize, pad, rescale, normalise and transpose an RGB image in one pass.
 
@@ -434,6 +435,9 @@ def preprocess(
         pad_value: padding grey level in ``[0, 1]`` (pad mode only).
         threads: threads to split the rows over (``None``: all hardware threads, at most 8;
             each thread gets at least 64 rows). The output does not depend on it.
+        out: optional C-contiguous, writeable float32 ``[1, 3, S, S]`` array to write into (for
+            example ``batch[i:i+1]`` of a preallocated batch, which saves a copy per image);
+            it is returned as the first element.
 
     Returns:
         ``(pixel_values float32[1, 3, S, S], meta)``; see :class:`PreprocessMeta`.
@@ -458,7 +462,12 @@ def preprocess(
     pv = _scalar("pad_value", pad_value, minimum=0.0, maximum=1.0)
     nt = 0 if threads is None else _count("threads", threads, minimum=1)
     h, w = int(image.shape[0]), int(image.shape[1])
-    pixels = _call(_kernels.preprocess, np.ascontiguousarray(image), s, mode, m, sd, pv, nt)
+    if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float32 and out.flags.c_contiguous
+                                and out.flags.writeable and out.shape == (1, 3, s, s)):
+        got = (f"{out.dtype} {out.shape}" + ("" if out.flags.c_contiguous else " non-contiguous")
+               + ("" if out.flags.writeable else " read-only")) if isinstance(out, np.ndarray) else type(out).__name__
+        raise InvalidArgumentError(f"out: expected a C-contiguous writeable float32 array of shape (1, 3, {s}, {s}), got {got}")
+    pixels = _call(_kernels.preprocess, np.ascontiguousarray(image), s, mode, m, sd, pv, nt, out)
     return pixels, PreprocessMeta.for_image(h, w, s, mode)
 
 
