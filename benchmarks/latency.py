@@ -94,7 +94,7 @@ def _sample_image_paths() -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # preparation: packages, transformers checkpoints, MACs
 def ensure_package(name: str, size: int, calib_size: int, calib_method: str | None = None,
-                   force: bool = False) -> Path:
+                   force: bool = False, backends: tuple[str, ...] = ("onnxruntime", "openvino")) -> Path:
     """The cached random-init package for (name, size), exported (FP32 + INT8, ORT + OpenVINO) if absent.
 
     ``calib_method`` defaults to ``mean-minmax`` (bounded memory). On B/32@768 with 16 images,
@@ -113,7 +113,7 @@ def ensure_package(name: str, size: int, calib_size: int, calib_method: str | No
     print(f"exporting {name}@{size} (calibration {calib_size} images, {method}) -> {out}", flush=True)
     t0 = time.perf_counter()
     export_owl(random_init=name, out=out, image_size=size, precisions=("fp32", "int8"),
-               backends=("onnxruntime", "openvino"), calib_size=calib_size, calib_method=method,
+               backends=backends, calib_size=calib_size, calib_method=method,
                fidelity_images=8, force=True, progress=False)
     print(f"exported {name}@{size} in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
@@ -441,7 +441,8 @@ def build_grid(args: argparse.Namespace) -> tuple[list[RowConfig], dict[tuple[st
     calib: dict[str, Any] = {}
     for spec in _list(args.models):
         name, size, runs = parse_model(spec, args.runs)
-        package = ensure_package(name, size, args.calib_size, args.calib_method, force=args.reexport)
+        package = ensure_package(name, size, args.calib_size, args.calib_method, force=args.reexport,
+                                 backends=tuple(_list(args.export_backends)))
         manifest = json.loads((package / "manifest.json").read_text())
         calib[f"{name}@{size}"] = _package_facts(package)
         macs[(name, size)] = image_encoder_macs(package)
@@ -479,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-size", type=int, default=16, help="calibration images for packages exported here")
     ap.add_argument("--calib-method", default="mean-minmax", help="for packages exported here")
     ap.add_argument("--reexport", action="store_true", help="export the packages again even if cached")
+    ap.add_argument("--export-backends", default="onnxruntime,openvino",
+                    help="backends of packages exported here (rows for a backend the package lacks are skipped)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the transformers rows")
     ap.add_argument("--quick", action="store_true", help="3 runs, 1 warm-up, nothing written")
     ap.add_argument("--row-timeout", type=float, default=3600)
