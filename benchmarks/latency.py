@@ -15,6 +15,7 @@ new-phrase text times. Writes ``benchmarks/results/latency.md`` and appends ``la
     python benchmarks/latency.py                      # the full grid (hours on 2 cores)
     python benchmarks/latency.py --models owlvit-base-patch32@768 --quick
     python benchmarks/latency.py --models owlvit-base-patch16@768:5 --batch 1   # :N = runs for that model
+    python benchmarks/latency.py --models owlv2-base-patch16@960 --export-backends openvino --backends openvino,auto
 """
 
 from __future__ import annotations
@@ -177,11 +178,17 @@ def image_encoder_macs(package: Path) -> int:
         data = json.loads(cache.read_text())
         if data.get("created_utc") == manifest.get("created_utc"):
             return int(data["macs"])
-    from macs import count_macs
+    from macs import count_macs, count_macs_openvino
 
-    art = next(a for a in manifest["artifacts"] if a["graph"] == "image_encoder"
-               and a["backend"] == "onnxruntime" and a["precision"] == "fp32")
-    counted = count_macs(package / art["file"], batch=1)
+    fp32 = {a["backend"]: a for a in manifest["artifacts"] if a["graph"] == "image_encoder" and a["precision"] == "fp32"}
+    if "onnxruntime" in fp32:
+        art = fp32["onnxruntime"]
+        counted = count_macs(package / art["file"], batch=1)
+    elif "openvino" in fp32:  # an OpenVINO-only package: count on its IR (same rules)
+        art = fp32["openvino"]
+        counted = count_macs_openvino(package / art["file"], batch=1)
+    else:
+        raise SystemExit(f"expected an FP32 image_encoder (onnxruntime or openvino) in {package}, got none")
     if counted.unknown:
         print(f"warning: {len(counted.unknown)} matmul nodes without shapes in {art['file']}", flush=True)
     cache.write_text(json.dumps({"macs": counted.total, "by_op": counted.by_op, "unknown": counted.unknown,

@@ -107,3 +107,19 @@ def test_count_macs_probes_shapes_static_inference_cannot_see() -> None:
     assert blind.unknown == ["mm"] and blind.total == 0
     probed = macs.count_macs(_data_dependent_reshape(), batch=3)
     assert probed.unknown == [] and probed.by_op == {"MatMul": 3 * 2 * 4 * 5 * 16}
+
+
+@pytest.mark.parametrize("fixture", ["tiny_owlvit_package", "tiny_owlv2_package"])
+def test_openvino_ir_count_equals_onnx_count(fixture, request):
+    # OpenVINO-only packages are counted on their IR; OpenVINO folds attention into
+    # ScaledDotProductAttention, which must count as the two MatMuls it replaces
+    pytest.importorskip("openvino")
+    import json
+
+    pkg = request.getfixturevalue(fixture)
+    arts = {a["backend"]: a for a in json.loads((pkg / "manifest.json").read_text())["artifacts"]
+            if a["graph"] == "image_encoder" and a["precision"] == "fp32"}
+    onnx_count = macs.count_macs(pkg / arts["onnxruntime"]["file"])
+    ov_count = macs.count_macs_openvino(pkg / arts["openvino"]["file"])
+    assert not onnx_count.unknown and not ov_count.unknown
+    assert ov_count.total == onnx_count.total > 0
