@@ -4,7 +4,7 @@
 //  * squash_bicubic: Pillow's Image.resize(BICUBIC) re-implemented bit for bit (Resample.c:
 //    separable a=-0.5 cubic whose support widens by the scale when downscaling, coefficients
 //    normalised per output pixel and rounded to 22-bit fixed point, horizontal pass then vertical
-//    pass, uint8 rounding/clipping after each), then rescale + normalise through a 256-entry LUT.
+//    pass, uint8 rounding/clipping after each), then rescale + normalise as numpy does, bit for bit.
 //  * pad_bilinear_antialias: OWLv2's resize: pad bottom/right to a square, scipy gaussian_filter
 //    (sigma = max(0, (factor-1)/2), truncate 4, mode 'mirror') then ndimage.zoom(order=1,
 //    grid_mode=True, mode 'mirror'). Both are linear and separable, so per axis they fold into one
@@ -265,51 +265,45 @@ GL_HOT_INLINE void write_planar_row(const V* row, std::int64_t s, std::int64_t y
     }
 }
 
-// Normalisation LUT: lut[c*256+v] = (v / 255 - mean[c]) / std[c] in float, the order transformers uses.
-inline void normalisation_lut(const float* mean, const float* stdev, float* lut) {
-    for (int c = 0; c < 3; ++c)
-        for (int v = 0; v < 256; ++v)
-            lut[c * 256 + v] = (static_cast<float>(v) * (1.0f / 255.0f) - mean[c]) / stdev[c];
-}
-
-// (v / 255 - mean) / std for a uint8 value v, as normalisation_lut computes it: the same three
-// IEEE float operations in the same order, so the results are bit-identical to the LUT (this
-// file is compiled with -ffp-contract=off, and each step is its own statement, so no compiler
-// fuses the multiply and subtract). Arithmetic instead of a LUT lookup because a 16-lane gather
-// costs ~7x more than the multiply/subtract/divide here (measured on Zen 4).
+// (v / 255 - mean) / std for a uint8 value v, in the order transformers uses: three IEEE float
+// operations, so the result is bit-identical to numpy's float32 (this file is compiled with
+// -ffp-contract=off, and each step is its own statement, so no compiler fuses the multiply and
+// subtract). Arithmetic rather than a 256-entry table: a 16-lane gather from the table cost ~7x
+// more than the multiply/subtract/divide (measured on Zen 4).
 GL_HOT_INLINE float normalise_u8(std::int32_t v, float mean, float stdev) {
     float t = static_cast<float>(v) * (1.0f / 255.0f);
     t = t - mean;
     return t / stdev;
 }
 
-// One output row of Pillow's vertical pass over one plane of n values, then normalised.
+// Pillow's vertical pass for output row y: acc[0..n) = rounding bias + sum of the taps over
+// rows first[y].. of src (n values per row).
+GL_HOT_INLINE void vertical_accumulate_pillow(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
+                                              std::int64_t y, std::int32_t* GL_RESTRICT acc) {
+    std::fill(acc, acc + n, 1 << (kPillowPrecisionBits - 1));
+    const std::int32_t* k = t.w.data() + y * t.ksize;
+    for (std::int64_t i = 0; i < t.ksize; ++i) {
+        const std::uint8_t* r = src + (t.first[y] + i) * n;
+        const std::int32_t wk = k[i];
+        for (std::int64_t x = 0; x < n; ++x) acc[x] += static_cast<std::int32_t>(r[x]) * wk;
+    }
+}
+
+GL_HOT_INLINE std::int32_t pillow_round(std::int32_t v) { return std::clamp(v >> kPillowPrecisionBits, 0, 255); }
+
+// One output row of the vertical pass over one plane of n values, normalised into dst.
 GL_HOT_INLINE void vertical_row_pillow_norm(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
                                             std::int64_t y, std::int32_t* GL_RESTRICT acc, float mean, float stdev,
                                             float* GL_RESTRICT dst) {
-    std::fill(acc, acc + n, 1 << (kPillowPrecisionBits - 1));
-    const std::int32_t* k = t.w.data() + y * t.ksize;
-    for (std::int64_t i = 0; i < t.ksize; ++i) {
-        const std::uint8_t* r = src + (t.first[y] + i) * n;
-        const std::int32_t wk = k[i];
-        for (std::int64_t x = 0; x < n; ++x) acc[x] += static_cast<std::int32_t>(r[x]) * wk;
-    }
-    for (std::int64_t x = 0; x < n; ++x)
-        dst[x] = normalise_u8(std::clamp(acc[x] >> kPillowPrecisionBits, 0, 255), mean, stdev);
+    vertical_accumulate_pillow(src, n, t, y, acc);
+    for (std::int64_t x = 0; x < n; ++x) dst[x] = normalise_u8(pillow_round(acc[x]), mean, stdev);
 }
 
-// One output row of Pillow's vertical pass: n interleaved values from rows first..first+ksize-1.
+// One output row of the vertical pass: n interleaved uint8 values.
 GL_HOT_INLINE void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, const AxisTaps<std::int32_t>& t,
-                                std::int64_t y, std::int32_t* acc, std::uint8_t* dst) {
-    std::fill(acc, acc + n, 1 << (kPillowPrecisionBits - 1));
-    const std::int32_t* k = t.w.data() + y * t.ksize;
-    for (std::int64_t i = 0; i < t.ksize; ++i) {
-        const std::uint8_t* r = src + (t.first[y] + i) * n;
-        const std::int32_t wk = k[i];
-        for (std::int64_t x = 0; x < n; ++x) acc[x] += static_cast<std::int32_t>(r[x]) * wk;
-    }
-    for (std::int64_t x = 0; x < n; ++x)
-        dst[x] = static_cast<std::uint8_t>(std::clamp(acc[x] >> kPillowPrecisionBits, 0, 255));
+                                       std::int64_t y, std::int32_t* GL_RESTRICT acc, std::uint8_t* dst) {
+    vertical_accumulate_pillow(src, n, t, y, acc);
+    for (std::int64_t x = 0; x < n; ++x) dst[x] = static_cast<std::uint8_t>(pillow_round(acc[x]));
 }
 
 }  // namespace detail
@@ -319,7 +313,7 @@ GL_HOT_INLINE void vertical_row_pillow(const std::uint8_t* src, std::int64_t n, 
 // turns intermediate rows into output rows. Each row of either stage depends on nothing but the
 // previous stage, so any split gives bit-identical output.
 
-// OWL-ViT: Pillow bicubic squash to s x s, then the normalisation LUT.
+// OWL-ViT: Pillow bicubic squash to s x s, then normalise.
 struct SquashPlan {
     std::int64_t h = 0, w = 0, s = 0;
     detail::AxisTaps<std::int32_t> hx, vy;
@@ -327,7 +321,6 @@ struct SquashPlan {
     // (Resample.c: ysize < in_ysize and in_ysize - ysize > 2 * (in_xsize - xsize)); the uint8
     // rounding between passes makes the order visible, so follow it.
     bool vertical_first = false;
-    float lut[3 * 256];
     float mean[3] = {0, 0, 0}, stdev[3] = {1, 1, 1};
     // Intermediate: vertical_first: s rows of w*3 interleaved values; else three h x s planes.
     std::int64_t stage1_rows() const { return vertical_first ? s : h; }
@@ -342,7 +335,6 @@ inline SquashPlan squash_plan(std::int64_t h, std::int64_t w, std::int64_t s, co
     p.hx = detail::pillow_bicubic_taps(w, s);
     p.vy = detail::pillow_bicubic_taps(h, s);
     p.vertical_first = w != s && h > s && (h - s) > 2 * (w - s);
-    detail::normalisation_lut(mean, stdev, p.lut);
     std::copy(mean, mean + 3, p.mean);
     std::copy(stdev, stdev + 3, p.stdev);
     return p;
@@ -366,12 +358,9 @@ GL_HOT_INLINE void squash_stage1(const SquashPlan& p, const std::uint8_t* image,
 GL_HOT_INLINE void squash_stage2(const SquashPlan& p, const std::uint8_t* tmp, float* out, std::int64_t y0,
                                  std::int64_t y1) {
     if (y0 >= y1) return;
-    float lut[3 * 256];  // a local copy: the compiler then knows no store below can change it
-    std::copy(p.lut, p.lut + 3 * 256, lut);
-    const auto to_float = [&lut](int c, std::uint8_t v) { return lut[c * 256 + v]; };
-    const std::int64_t n = p.s * 3;
-    std::vector<std::uint8_t> row(static_cast<std::size_t>(n));
     if (p.vertical_first) {
+        const auto to_float = [&p](int c, std::uint8_t v) { return detail::normalise_u8(v, p.mean[c], p.stdev[c]); };
+        std::vector<std::uint8_t> row(static_cast<std::size_t>(p.s * 3));
         for (std::int64_t y = y0; y < y1; ++y) {
             detail::horizontal_pass_pillow(tmp + y * p.w * 3, 1, p.w, p.hx, p.s, row.data());
             detail::write_planar_row(row.data(), p.s, y, to_float, out);
