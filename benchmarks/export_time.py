@@ -33,7 +33,7 @@ class _StageClock(logging.Handler):
         self.marks: list[tuple[str, float]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "groundlite.export" and record.levelno == logging.INFO:
+        if record.name == "groundlite_export" and record.levelno == logging.INFO:
             self.marks.append((record.getMessage(), time.perf_counter()))
 
     def stages(self, end: float) -> list[tuple[str, float]]:
@@ -55,13 +55,13 @@ def main() -> int:
     ap.add_argument("--note", default="2 shared cores; other jobs ran on the machine at the same time")
     args = ap.parse_args()
 
-    from groundlite.export import export_owl
-    from groundlite.export.random_init import get_spec
+    from groundlite_export import export_owl
+    from groundlite_export.random_init import get_spec
 
     size = args.image_size or int(get_spec(args.model).vision["image_size"])
     out = args.out or Path.home() / ".cache" / "groundlite" / "bench-packages" / f"{args.model}-{size}"
     clock = _StageClock()
-    logger = logging.getLogger("groundlite.export")
+    logger = logging.getLogger("groundlite_export")
     logger.setLevel(logging.INFO)
     logger.addHandler(clock)
     t0 = time.perf_counter()

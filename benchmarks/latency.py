@@ -74,7 +74,7 @@ class RowConfig:
 
 def parse_model(spec: str, default_runs: int) -> tuple[str, int, int]:
     """``NAME@SIZE[:RUNS]`` -> (name, size, runs); SIZE defaults to the architecture's native size."""
-    from groundlite.export.random_init import get_spec
+    from groundlite_export.random_init import get_spec
 
     head, _, runs = spec.partition(":")
     name, _, size = head.partition("@")
@@ -105,8 +105,8 @@ def ensure_package(name: str, size: int, calib_size: int, calib_method: str | No
     out = BENCH_PACKAGES / f"{name}-{size}"
     if (out / "manifest.json").is_file() and not force:
         return out
-    from groundlite.export import export_owl
-    from groundlite.export.quantize import CALIBRATION_METHODS
+    from groundlite_export import export_owl
+    from groundlite_export.quantize import CALIBRATION_METHODS
 
     method = calib_method or "mean-minmax"
     if method not in CALIBRATION_METHODS:
@@ -127,8 +127,8 @@ def ensure_checkpoint(name: str, size: int) -> Path:
         return out
     from transformers import CLIPTokenizer
 
-    from groundlite.export.owlvit import load_owl, resize_model
-    from groundlite.export.tokenizer import PAD_TOKEN, clip_vocab_and_merges
+    from groundlite_export.owlvit import load_owl, resize_model
+    from groundlite_export.tokenizer import PAD_TOKEN, clip_vocab_and_merges
 
     loaded = load_owl(None, random_init=name)
     resize_model(loaded, size)

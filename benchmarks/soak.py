@@ -222,7 +222,7 @@ def sigint_text_cache(work: Path, settle: float = 5.0, timeout: float = 900.0, r
 
 # ---------------------------------------------------------------------------------------------
 def _export_tiny(work: Path) -> Path:
-    from groundlite.export import export_owl
+    from groundlite_export import export_owl
 
     return export_owl(random_init="tiny", out=work / "tiny", precisions=("fp32", "int8"),
                       backends=("onnxruntime", "openvino"), calib_size=8, fidelity_images=4, progress=False)

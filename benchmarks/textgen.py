@@ -1,7 +1,7 @@
 """Labelled synthetic set for the text-grounding benchmark: images, phrases and their exact boxes.
 
 Each sample is a rendered document, form, receipt or UI screenshot
-(:func:`groundlite.text.synth.render_sample`) in one of several fonts (Pillow's bundled font and,
+(:func:`groundlite_export.synth_text.render_sample`) in one of several fonts (Pillow's bundled font and,
 when matplotlib is installed — ``pip install groundlite[bench]`` — DejaVu Sans / Serif / Mono),
 sizes 18-34 px, random colours, rotations up to +-5 degrees, Gaussian noise and JPEG artefacts.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from groundlite.text.normalize import normalize
-from groundlite.text.synth import KINDS, WORDS, Sample, render_sample
+from groundlite_export.synth_text import KINDS, WORDS, Sample, render_sample
 
 __all__ = ["LabelledSample", "bench_fonts", "make_set"]
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 __all__ = ["Reporter"]
 
-log = logging.getLogger("groundlite.export")
+log = logging.getLogger("groundlite_export")
 
 
 class Reporter:

@@ -1,4 +1,5 @@
-"""Calibration and fidelity images: a user folder, or real photos that installed packages ship.
+"""Calibration and fidelity images: a user folder, real photos that installed packages ship, or
+the committed real screenshot subset (:func:`load_screens`).
 
 Nothing is ever downloaded. The built-in set is the photographs in scikit-image's ``data`` folder
 and scikit-learn's sample images. Calibration and fidelity images are always disjoint: with a
@@ -30,6 +31,12 @@ __all__ = [
     "calibration_and_fidelity",
     "preprocess_images",
     "preprocess_images_reference",
+    "Screen",
+    "ScreenSet",
+    "REALSCREEN_DIRS",
+    "realscreens_dir",
+    "load_screens",
+    "page_screens",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -93,11 +100,11 @@ def list_images(calib_dir: str | Path) -> list[Path]:
     """
     root = Path(calib_dir)
     if not root.is_dir():
-        raise CalibrationError(f"expected --calib-dir to be a directory of images, got {str(root)!r} which is not a directory")
+        raise CalibrationError(f"expected calib_dir to be a directory of images, got {str(root)!r} which is not a directory")
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise CalibrationError(
-            f"expected image files ({', '.join(IMAGE_SUFFIXES)}) under --calib-dir {str(root)!r}, got none"
+            f"expected image files ({', '.join(IMAGE_SUFFIXES)}) under calib_dir {str(root)!r}, got none"
         )
     return paths
 
@@ -148,7 +155,7 @@ def calibration_and_fidelity(calib_dir: str | Path | None, calib_size: int, fide
     ``fidelity_size`` from the built-in hold-out photos; augmentation fills either when short.
     """
     if not isinstance(calib_size, int) or calib_size < 1:
-        raise CalibrationError(f"expected --calib-size to be a positive integer, got {calib_size!r}")
+        raise CalibrationError(f"expected calib_size to be a positive integer, got {calib_size!r}")
     holdout = builtin_images(BUILTIN_HOLDOUT)
     if calib_dir is not None:
         calib = _fill(list_images(calib_dir), calib_size, str(calib_dir))
@@ -156,7 +163,7 @@ def calibration_and_fidelity(calib_dir: str | Path | None, calib_size: int, fide
         paths = builtin_images(BUILTIN_CALIBRATION)
         if not paths:
             raise CalibrationError(
-                "expected scikit-image or scikit-learn sample photos for built-in calibration, got none; pass --calib-dir"
+                "expected scikit-image or scikit-learn sample photos for built-in calibration, got none; pass a calibration directory"
             )
         calib = _fill(paths, calib_size, "builtin")
     if fidelity_size > 0 and not holdout:
@@ -213,3 +220,110 @@ def preprocess_images_reference(images: Sequence[Any], family: str, image_size: 
     proc = OwlViTImageProcessorPil(size=size, crop_size=size, do_center_crop=False,
                                    image_mean=list(pre["mean"]), image_std=list(pre["std"]))
     return [np.ascontiguousarray(proc(images=im, return_tensors="np")["pixel_values"], dtype=np.float32) for im in images]
+
+
+# ----------------------------------------------------------------------------------------------
+# The real screenshot subset (labelled): calibration on its "tune" split, fidelity on "test"
+# ----------------------------------------------------------------------------------------------
+_HERE = Path(__file__).resolve().parent
+#: where the labelled real screenshots live: the exporter's own assets first (installed), then the
+#: repository's test data (a source checkout)
+REALSCREEN_DIRS: tuple[Path, ...] = (_HERE / "assets" / "realscreens", _HERE.parent / "tests" / "data" / "realscreens")
+SPLITS = ("tune", "test")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """One labelled screenshot: RGB pixels ``uint8 [H,W,3]`` and its label record."""
+
+    id: str
+    rgb: np.ndarray
+    present: tuple[dict[str, Any], ...]   # {"phrase", "xyxy", ...}
+    lines: tuple[dict[str, Any], ...]     # {"text", "xyxy", ...}
+    sha256: str                           # of the image file
+
+
+@dataclass(frozen=True)
+class ScreenSet:
+    """Screens of one split plus where they came from (for the manifest's ``data`` record)."""
+
+    screens: tuple[Screen, ...]
+    split: str
+    source: str           # folder, or "skimage-fallback"
+    labels_sha256: str
+
+    def record(self) -> dict[str, Any]:
+        return {"split": self.split, "source": self.source, "labels_sha256": self.labels_sha256,
+                "images": {s.id: s.sha256 for s in self.screens}}
+
+
+def realscreens_dir() -> Path | None:
+    """The first of :data:`REALSCREEN_DIRS` holding a ``labels.jsonl``, or ``None``."""
+    for d in REALSCREEN_DIRS:
+        if (d / "labels.jsonl").is_file():
+            return d
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_screens(split: str, limit: int | None = None, root: Path | None = None) -> ScreenSet:
+    """The labelled real screenshots of ``split`` (``"tune"`` or ``"test"``), in file order.
+
+    ``limit`` keeps the first ``limit`` screens (``None``: all). Without the real screenshot
+    subset (neither of :data:`REALSCREEN_DIRS`), :func:`page_screens` stands in. Raises
+    :class:`CalibrationError` for a bad split or a label file that does not parse.
+    """
+    import json
+
+    if split not in SPLITS:
+        raise CalibrationError(f"expected a split in {list(SPLITS)}, got {split!r}")
+    root = root if root is not None else realscreens_dir()
+    if root is None:
+        return page_screens(split)
+    labels = root / "labels.jsonl"
+    screens = []
+    for n, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CalibrationError(f"expected one JSON object per line in {labels}, got invalid JSON on line {n}: {e.msg}") from None
+        if rec.get("split") != split:
+            continue
+        if limit is not None and len(screens) >= limit:
+            break
+        path = root / rec["image"]
+        screens.append(Screen(str(rec["id"]), np.asarray(load_rgb(path)), tuple(rec.get("present", ())),
+                              tuple(rec.get("lines", ())), _sha256_file(path)))
+    if not screens:
+        raise CalibrationError(f"expected screenshots of split {split!r} in {labels}, got none")
+    return ScreenSet(tuple(screens), split, str(root), _sha256_file(labels))
+
+
+def page_screens(split: str) -> ScreenSet:
+    """Stand-in while the real screenshot subset is not installed: scikit-image's real photos of
+    text. ``tune`` = ``text.png`` and ``page.png`` (no labels); ``test`` = ``page.png`` with the
+    hand-drawn phrase boxes of ``tests/data/page_phrases.json`` when the repository is present."""
+    import json
+
+    names = ("text.png", "page.png") if split == "tune" else ("page.png",)
+    paths = builtin_images([("skimage", n) for n in names])
+    if not paths:
+        raise CalibrationError("expected the real screenshot subset or scikit-image's text photos, got neither")
+    present: tuple[dict[str, Any], ...] = ()
+    labels = _HERE.parent / "tests" / "data" / "page_phrases.json"
+    sha = ""
+    if split == "test" and labels.is_file():
+        present = tuple(json.loads(labels.read_text(encoding="utf-8"))["present"])
+        sha = _sha256_file(labels)
+    screens = tuple(Screen(f"skimage:{p.name}", np.asarray(load_rgb(p)), present if p.name == "page.png" else (),
+                           (), _sha256_file(p)) for p in paths)
+    return ScreenSet(screens, split, "skimage-fallback", sha)

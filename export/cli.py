@@ -2,7 +2,7 @@
 
 ``register(subparsers)`` adds the ``export`` command to the main CLI; each leaf parser sets
 ``func`` so the caller dispatches with ``args.func(args) -> int``. Choices are validated against
-the data tables in :mod:`groundlite.export.formats` (with a "did you mean" hint) inside the
+the data tables in :mod:`groundlite_export.formats` (with a "did you mean" hint) inside the
 functions, so a typo becomes one ``ExportError`` line, not an argparse usage dump.
 """
 
@@ -31,15 +31,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _common(p: argparse.ArgumentParser, *, precision_default: str, backend_default: str) -> None:
-    p.add_argument("--out", "-o", type=Path, required=True, help="package directory to create")
+def _common(p: argparse.ArgumentParser, *, precision_default: str, backend_default: str, out_required: bool = True) -> None:
+    if out_required:
+        p.add_argument("--out", "-o", type=Path, required=True, help="package directory to create")
     p.add_argument("--precision", default=precision_default,
                    help=f"comma list of {','.join(schema.PRECISIONS)} (default {precision_default})")
     p.add_argument("--backends", default=backend_default,
                    help=f"comma list of {','.join(EXPORT_BACKENDS)} (default {backend_default})")
     p.add_argument("--calib-dir", type=Path, default=None, help="calibration images (default: built-in photos)")
     p.add_argument("--calib-size", type=_positive_int, default=None,
-                   help="calibration images for INT8 (default: 64 for owlvit, 6 for text)")
+                   help="calibration images for INT8 (default: 64 for owlvit, 8 tune-split screenshots for text)")
     p.add_argument("--force", action="store_true", help="replace an existing --out directory")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
@@ -61,8 +62,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fidelity-images", type=int, default=8, help="held-out photos for the fidelity check (0: skip)")
     p.set_defaults(func=run_owlvit)
 
-    p = sub.add_parser("text", help="the PP-OCR text detector + recogniser package")
-    _common(p, precision_default="fp32,int8", backend_default="onnxruntime,openvino")
+    p = sub.add_parser("text", help="a full package (FP32 + INT8/BF16, fidelity on real screenshots) of a built-in text model")
+    p.add_argument("--model", default="text-ppocrv6", help="built-in text model: text-ppocrv6 (default) or text-ppocrv4")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", "-o", type=Path, default=None, help="package directory to create")
+    where.add_argument("--install", action="store_true",
+                       help="install into the user cache, where groundlite.load(MODEL) prefers it")
+    _common(p, precision_default="fp32,int8,bf16", backend_default="onnxruntime,openvino", out_required=False)
+    p.add_argument("--fidelity-screens", type=_positive_int, default=None,
+                   help="test-split screenshots for the fidelity check (default: all)")
     p.set_defaults(func=run_text)
     return export
 
@@ -73,6 +81,14 @@ def _print_done(path: Path) -> None:
     Console(stderr=True, highlight=False).print(f"[green]wrote package[/green] {path}")
 
 
+def _check_out(out: Path | None, force: bool) -> None:
+    """The CLI's wording of the library's "exists" error (the library says ``force=True``)."""
+    from groundlite.errors import ExportError
+
+    if out is not None and out.exists() and not force:
+        raise ExportError(f"expected {str(out)!r} not to exist, but it does; pass --force to replace it")
+
+
 def run_owlvit(args: argparse.Namespace) -> int:
     """``groundlite export owlvit``; returns the exit status."""
     from .owl_package import export_owl
@@ -80,6 +96,7 @@ def run_owlvit(args: argparse.Namespace) -> int:
     precisions = parse_choices("precision", args.precision, schema.PRECISIONS)
     backends = parse_choices("backend", args.backends, EXPORT_BACKENDS)
     parse_choices("calibration method", args.calib_method, CALIBRATION_METHODS)
+    _check_out(args.out, args.force)
     excluded = None if args.exclude_op_types is None else tuple(
         t.strip() for t in args.exclude_op_types.split(",") if t.strip())
     path = export_owl(args.source, args.out, random_init=args.random_init, image_size=args.image_size,
@@ -94,17 +111,22 @@ def run_text(args: argparse.Namespace) -> int:
     """``groundlite export text``; returns the exit status."""
     from .text import export_text  # written by the text-family exporter; imported only when used
 
-    precisions = parse_choices("precision", args.precision, schema.PRECISIONS)
-    backends = parse_choices("backend", args.backends, EXPORT_BACKENDS)
+    from .text import SUPPORTED_BACKENDS, SUPPORTED_PRECISIONS
+
+    precisions = parse_choices("precision", args.precision, SUPPORTED_PRECISIONS)
+    backends = parse_choices("backend", args.backends, SUPPORTED_BACKENDS)
+    _check_out(args.out, args.force)
     extra = {} if args.calib_size is None else {"calib_size": args.calib_size}
-    path = export_text(args.out, precisions=precisions, backends=backends, calib_dir=args.calib_dir,
-                       force=args.force, progress=args.progress, **extra)
+    if args.fidelity_screens is not None:
+        extra["fidelity_screens"] = args.fidelity_screens
+    path = export_text(args.out, model=args.model, precisions=precisions, backends=backends, install=args.install,
+                       calib_dir=args.calib_dir, force=args.force, progress=args.progress, **extra)
     _print_done(path)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (``python -m groundlite.export.cli owlvit ...``): errors print one line."""
+    """Stand-alone entry (``python -m groundlite_export.cli owlvit ...``): errors print one line."""
     from groundlite.errors import GroundliteError
 
     parser = argparse.ArgumentParser(prog="groundlite")

@@ -1,18 +1,17 @@
 """Export formats described as data: which backends and precisions exist, where their files go.
 
-The CLI and :func:`groundlite.export.export_owl` validate user choices against these tables, with a
+The CLI and :func:`groundlite_export.export_owl` validate user choices against these tables, with a
 "did you mean" hint for typos.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from groundlite import schema
-from groundlite.errors import ExportError
+from groundlite.errors import ExportError, did_you_mean
 
 __all__ = ["BackendFormat", "EXPORT_BACKENDS", "choose", "parse_choices", "check_backend_installed"]
 
@@ -32,7 +31,8 @@ class BackendFormat:
 EXPORT_BACKENDS: dict[str, BackendFormat] = {
     "onnxruntime": BackendFormat("onnxruntime", "onnxruntime", ".onnx", ("fp32", "fp16", "int8"), "onnxruntime",
                                  "pip install onnxruntime"),
-    "openvino": BackendFormat("openvino", "openvino", ".xml", ("fp32", "fp16", "int8"), "openvino",
+    # bf16: the FP32 IR listed again, run with INFERENCE_PRECISION_HINT=bf16 (an inference precision)
+    "openvino": BackendFormat("openvino", "openvino", ".xml", ("fp32", "fp16", "int8", "bf16"), "openvino",
                               "pip install 'groundlite[openvino]'"),
     # TensorRT engines are built on the target from these ONNX files, so nothing is needed here.
     "tensorrt": BackendFormat("tensorrt", "tensorrt", ".onnx", ("fp32", "fp16", "int8"), None, ""),
@@ -45,9 +45,7 @@ def choose(kind: str, value: str, choices: Iterable[str]) -> str:
     options = list(choices)
     if value in options:
         return value
-    close = difflib.get_close_matches(str(value), options, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ExportError(f"expected {kind} in {options}, got {value!r}{hint}")
+    raise ExportError(f"expected {kind} in {options}, got {value!r}" + did_you_mean(value, options))
 
 
 def parse_choices(kind: str, values: str | Sequence[str], choices: Iterable[str]) -> tuple[str, ...]:
@@ -71,5 +69,5 @@ def check_backend_installed(name: str) -> None:
     if fmt.requires and importlib.util.find_spec(fmt.requires) is None:
         raise ExportError(
             f"expected the {fmt.requires} package to export {name} artifacts, but it is not installed; "
-            f"{fmt.install_hint} or drop {name} from --backends"
+            f"{fmt.install_hint} or choose other backends"
         )

@@ -1,28 +1,26 @@
 """``export_owl``: checkpoint or random init -> a complete, self-describing OWL model package.
 
-Everything is written inside :func:`groundlite.package.staging_dir`, so an interrupted or failed
-export leaves neither a package nor a temp dir behind.
+The family's :class:`OwlRecipe` runs through the shared :mod:`groundlite_export.pipeline`
+(staging + atomic rename, progress, artifacts, quantisation, fidelity, manifest), so an
+interrupted or failed export leaves neither a package nor a temp dir behind.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from groundlite import schema
-from groundlite.errors import ExportError
-from groundlite.package import file_entry, staging_dir, write_manifest
+from groundlite.errors import CalibrationError, ExportError
 
-from ._progress import Reporter
-from .formats import EXPORT_BACKENDS, check_backend_installed, parse_choices
+from .formats import check_backend_installed, parse_choices
+from .package_writer import file_entry
+from .pipeline import Build, run_export, validate_combos
 from .quantize import CALIBRATION_METHODS, DEFAULT_EXCLUDED_OP_TYPES
 
-__all__ = ["export_owl", "CALIBRATION_PHRASES", "HEAD_NODE_PATTERNS"]
+__all__ = ["export_owl", "OwlRecipe", "CALIBRATION_PHRASES", "HEAD_NODE_PATTERNS"]
 
 #: phrases that calibrate the text encoder (disjoint from the fidelity phrases)
 CALIBRATION_PHRASES: tuple[str, ...] = (
@@ -75,20 +73,6 @@ def _retag(path: Path, loaded: Any, graph: str, precision: str) -> None:
     onnx.save(model, str(path))
 
 
-def _artifact(pkg: Path, graph: str, backend: str, precision: str, path: Path) -> dict[str, Any]:
-    entry = {"graph": graph, "backend": backend, "precision": precision, **file_entry(pkg, path).to_dict()}
-    if path.suffix == ".xml":
-        entry["extra_files"] = [file_entry(pkg, path.with_suffix(".bin")).to_dict()]
-    return entry
-
-
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise ExportError(f"expected {str(out)!r} not to exist, but it does; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"expected --out to be a directory path, got the existing file {str(out)!r}")
-
-
 def export_owl(
     source: str | None = None,
     out: str | Path = "",
@@ -129,16 +113,15 @@ def export_owl(
     ``attention_mask [Q,L]`` int64 -> ``query_embeds [Q,D]``. Raises :class:`ExportError`.
     """
     if not out:
-        raise ExportError("expected an output directory (--out DIR), got none")
+        raise ExportError("expected an output directory, got none")
     out = Path(out).expanduser()
-    precisions_t = parse_choices("precision", precisions, schema.PRECISIONS)
-    backends_t = parse_choices("backend", backends, EXPORT_BACKENDS)
+    precisions_t, backends_t = validate_combos(precisions, backends)
     if calib_method not in CALIBRATION_METHODS:
         parse_choices("calibration method", [calib_method], CALIBRATION_METHODS)
     for b in ("onnxruntime", *backends_t):  # ONNX Runtime is always needed for the FP32 reference
         check_backend_installed(b)
     if image_size is not None and (not isinstance(image_size, int) or isinstance(image_size, bool) or image_size <= 0):
-        raise ExportError(f"expected --image-size to be a positive integer, got {image_size!r}")
+        raise ExportError(f"expected image_size to be a positive integer, got {image_size!r}")
     excluded = tuple(DEFAULT_EXCLUDED_OP_TYPES if exclude_op_types is None else exclude_op_types)
     if random_init is not None:
         from .random_init import get_spec
@@ -146,166 +129,137 @@ def export_owl(
         spec = get_spec(random_init)  # typos fail before anything slow
         patch = int(spec.vision["patch_size"])
         if image_size is not None and image_size % patch:
-            raise ExportError(f"expected --image-size to be a positive multiple of the patch size {patch}, got {image_size}")
-    _check_out(out, force)
-    int8 = "int8" in precisions_t
-    if int8 and calib_dir is not None:
+            raise ExportError(f"expected image_size to be a positive multiple of the patch size {patch}, got {image_size}")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"expected the output path to be a directory, got the existing file {str(out)!r}")
+    if out.exists() and not force:
+        raise ExportError(f"expected {str(out)!r} not to exist, but it does; pass force=True to replace it")
+    if "int8" in precisions_t:
         from .calibration import list_images, load_rgb
 
-        for path in list_images(calib_dir)[:calib_size]:  # fail before the slow steps
-            load_rgb(path)
+        if not isinstance(calib_size, int) or isinstance(calib_size, bool) or calib_size < 1:
+            raise CalibrationError(f"expected calib_size to be a positive integer, got {calib_size!r}")
+        if calib_dir is not None:
+            for path in list_images(calib_dir)[:calib_size]:  # fail before the slow steps
+                load_rgb(path)
+    recipe = OwlRecipe(source, random_init=random_init, image_size=image_size, calib_dir=calib_dir,
+                       calib_size=calib_size, calib_method=calib_method, excluded=excluded,
+                       fidelity_images=fidelity_images)
+    return run_export(recipe, out, precisions=precisions_t, backends=backends_t, force=force, progress=progress,
+                      fidelity=fidelity_images > 0)
 
-    with Reporter(progress) as rep, staging_dir(out, force=force) as pkg, \
-            tempfile.TemporaryDirectory(prefix="groundlite-export-") as scratch_str:
-        return _export(rep, pkg, out, Path(scratch_str), source, random_init, image_size, precisions_t, backends_t,
-                       calib_dir, calib_size, calib_method, excluded, fidelity_images)
 
+class OwlRecipe:
+    """The OWL family's part of the export pipeline: ONNX export of the checkpoint, calibration
+    feeds from real photos and phrases, the head layers kept float, embedding/logit fidelity."""
 
-def _export(rep: Reporter, pkg: Path, out: Path, scratch: Path, source: str | None, random_init: str | None,
-            image_size: int | None, precisions: tuple[str, ...], backends: tuple[str, ...],
-            calib_dir: str | Path | None, calib_size: int, calib_method: str, excluded: tuple[str, ...],
-            fidelity_images: int) -> Path:
-    from . import calibration, fidelity, quantize
-    from .owlvit import export_owl_onnx, load_owl, resize_model
+    backend_references = False  # every artifact is compared with the ONNX Runtime FP32 graphs
 
-    rep.stage("loading model")
-    loaded = load_owl(source, random_init=random_init)
-    native = loaded.image_size
-    if image_size is not None:
-        resize_model(loaded, image_size)
-    tok_path = _write_tokenizer(loaded, pkg)
-    from tokenizers import Tokenizer
+    def __init__(self, source: str | None, *, random_init: str | None, image_size: int | None,
+                 calib_dir: str | Path | None, calib_size: int, calib_method: str, excluded: tuple[str, ...],
+                 fidelity_images: int) -> None:
+        self.source, self.random_init, self.image_size = source, random_init, image_size
+        self.calib_dir, self.calib_size, self.calib_method = calib_dir, calib_size, calib_method
+        self.excluded, self.fidelity_images = excluded, fidelity_images
+        self.graphs: tuple[str, ...] = ()
+        self._reference: dict[str, Any] | None = None
+        self._fid: tuple[list[np.ndarray], dict[str, np.ndarray], list[str]] | None = None
 
-    tokenizer = Tokenizer.from_file(str(tok_path))
+    def prepare(self, build: Build) -> dict[str, Path]:
+        from tokenizers import Tokenizer
 
-    rep.stage("exporting FP32 ONNX graphs")
-    fp32 = export_owl_onnx(loaded, scratch / "fp32")
-    graphs = tuple(fp32)
+        from .owlvit import export_owl_onnx, load_owl, resize_model
 
-    calib_feeds: dict[str, list[dict[str, np.ndarray]]] = {}
-    calib_info: dict[str, Any] | None = None
-    fid_set = None
-    if "int8" in precisions or fidelity_images > 0:
-        rep.stage("reading calibration / hold-out images")
-        calib_set, fid_set = calibration.calibration_and_fidelity(
-            calib_dir, calib_size if "int8" in precisions else 1, fidelity_images)
-        if "int8" in precisions:
-            advance = rep.stage(f"pre-processing {len(calib_set.images)} calibration images", len(calib_set.images))
-            pixels = []
-            for i, im in enumerate(calib_set.images):
-                pixels.extend(calibration.preprocess_images([im], loaded.family, loaded.image_size))
-                advance(i + 1, len(calib_set.images))
-            calib_feeds[schema.GRAPH_IMAGE_ENCODER] = [{schema.PIXEL_VALUES: p} for p in pixels]
-            calib_feeds[schema.GRAPH_TEXT_ENCODER] = [
-                _tokenize(tokenizer, CALIBRATION_PHRASES[i:i + _TEXT_BATCH])
-                for i in range(0, len(CALIBRATION_PHRASES), _TEXT_BATCH)]
-            calib_info = {
-                "method": calib_method, "size": len(calib_set.images), "source": calib_set.source,
-                "images_sha256": calib_set.sha256, "augmented": calib_set.augmented,
-                "augmentation": "seeded crops (60-90 %) and horizontal flips" if calib_set.augmented else None,
-                "excluded_op_types": list(excluded), "excluded_nodes": list(HEAD_NODE_PATTERNS),
-                "quantized_op_types": list(quantize.DEFAULT_QUANTIZED_OP_TYPES),
-                "text_phrases": len(CALIBRATION_PHRASES),
-                "onnxruntime": {"format": "QDQ", "per_channel": True, "activations": "uint8 asymmetric",
-                                "weights": "int8 symmetric", "attention_matmuls": "int8"},
-                "openvino": {"tool": "nncf", "model_type": "transformer", "preset": "mixed"},
-            }
+        build.stage("loading model")
+        self.loaded = loaded = load_owl(self.source, random_init=self.random_init)
+        self.native = loaded.image_size
+        if self.image_size is not None:
+            resize_model(loaded, self.image_size)
+        self.tok_path = _write_tokenizer(loaded, build.root)
+        self.tokenizer = Tokenizer.from_file(str(self.tok_path))
+        build.stage("exporting FP32 ONNX graphs")
+        self.fp32 = export_owl_onnx(loaded, build.scratch / "fp32")
+        self.graphs = tuple(self.fp32)
+        return self.fp32
 
-    artifacts: list[dict[str, Any]] = []
-    produced: dict[tuple[str, str], dict[str, Path]] = {}  # (backend, precision) -> graph -> file
+    def manifest_fields(self, build: Build) -> dict[str, Any]:
+        loaded, tokenizer = self.loaded, self.tokenizer
+        pre = schema.FAMILY_PREPROCESS[loaded.family]
+        name = loaded.name if loaded.image_size == self.native else f"{loaded.name}-{loaded.image_size}"
+        return {
+            "name": name,
+            "family": loaded.family,
+            "source": loaded.source,
+            "image_size": loaded.image_size,
+            "native_image_size": self.native,
+            "patch_size": loaded.patch_size,
+            "num_regions": loaded.num_regions,
+            "embed_dim": loaded.embed_dim,
+            "preprocess": {k: (list(v) if isinstance(v, tuple) else v) for k, v in pre.items()},
+            "max_text_length": loaded.max_text_length,
+            "pad_token_id": tokenizer.padding["pad_id"] if tokenizer.padding else 0,
+            "files": {"tokenizer": file_entry(build.root, self.tok_path).to_dict()},
+        }
 
-    def onnx_file(backend_dir: str, graph: str, precision: str) -> Path:
-        return pkg / backend_dir / f"{graph}.{precision}.onnx"
+    def calibration_feeds(self, build: Build, fp32: Mapping[str, Path]) -> dict[str, list[dict[str, np.ndarray]]]:
+        from . import calibration, quantize
 
-    def ort_artifact(backend_dir: str, precision: str, symmetric: bool = False) -> dict[str, Path]:
-        files = {}
-        for g in graphs:
-            dst = onnx_file(backend_dir, g, precision)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if precision == "fp32":
-                shutil.copyfile(fp32[g], dst)
-            elif precision == "fp16":
-                rep.stage(f"FP16 {g} ({backend_dir})")
-                quantize.convert_fp16_onnx(fp32[g], dst)
-            else:
-                advance = rep.stage(f"INT8 calibration of {g} ({backend_dir})", len(calib_feeds[g]))
-                quantize.quantize_onnx_int8(fp32[g], dst, calib_feeds[g], method=calib_method, exclude_op_types=excluded,
-                                            exclude_nodes=HEAD_NODE_PATTERNS, symmetric_activations=symmetric,
-                                            activation_matmuls=not symmetric,
-                                            progress=advance)
-            _retag(dst, loaded, g, precision)
-            files[g] = dst
-        return files
+        calib_set, _ = calibration.calibration_and_fidelity(self.calib_dir, self.calib_size, 0)
+        n = len(calib_set.images)
+        advance = build.stage(f"pre-processing {n} calibration images", n)
+        pixels = []
+        for i, im in enumerate(calib_set.images):
+            pixels.extend(calibration.preprocess_images([im], self.loaded.family, self.loaded.image_size))
+            advance(i + 1, n)
+        build.calibration = {
+            "method": self.calib_method, "size": n, "source": calib_set.source,
+            "images_sha256": calib_set.sha256, "augmented": calib_set.augmented,
+            "augmentation": "seeded crops (60-90 %) and horizontal flips" if calib_set.augmented else None,
+            "excluded_op_types": list(self.excluded), "excluded_nodes": list(HEAD_NODE_PATTERNS),
+            "quantized_op_types": list(quantize.DEFAULT_QUANTIZED_OP_TYPES),
+            "text_phrases": len(CALIBRATION_PHRASES),
+            "onnxruntime": {"format": "QDQ", "per_channel": True, "activations": "uint8 asymmetric",
+                            "weights": "int8 symmetric", "attention_matmuls": "int8"},
+            "openvino": {"tool": "nncf", "model_type": "transformer", "preset": "mixed"},
+        }
+        return {
+            schema.GRAPH_IMAGE_ENCODER: [{schema.PIXEL_VALUES: p} for p in pixels],
+            schema.GRAPH_TEXT_ENCODER: [_tokenize(self.tokenizer, CALIBRATION_PHRASES[i:i + _TEXT_BATCH])
+                                        for i in range(0, len(CALIBRATION_PHRASES), _TEXT_BATCH)],
+        }
 
-    order = list(EXPORT_BACKENDS)  # onnxruntime first, so tensorrt can share its FP32/FP16 files
-    for backend in sorted(backends, key=order.index):
-        fmt = EXPORT_BACKENDS[backend]
-        for precision in precisions:
-            if backend == "onnxruntime":
-                files = ort_artifact(fmt.directory, precision)
-            elif backend == "tensorrt":
-                # FP32/FP16 share the ONNX Runtime files when present; INT8 needs zero-point-0 QDQ.
-                shared = produced.get(("onnxruntime", precision))
-                files = shared if shared and precision != "int8" else ort_artifact(fmt.directory, precision, symmetric=True)
-            else:
-                files = {}
-                for g in graphs:
-                    xml = pkg / fmt.directory / f"{g}.{precision}.xml"
-                    if precision == "int8":
-                        rep.stage(f"INT8 (NNCF) {g} (openvino)")
-                        quantize.quantize_openvino_int8(fp32[g], xml, calib_feeds[g], ignored_patterns=HEAD_NODE_PATTERNS)
-                    else:
-                        rep.stage(f"{precision.upper()} IR {g} (openvino)")
-                        quantize.convert_openvino(fp32[g], xml, fp16=precision == "fp16")
-                    files[g] = xml
-            produced[(backend, precision)] = files
-            artifacts.extend(_artifact(pkg, g, backend, precision, p) for g, p in files.items())
+    def onnx_int8_options(self, graph: str, fp32: Path, *, symmetric: bool) -> dict[str, Any]:
+        return {"method": self.calib_method, "exclude_op_types": self.excluded, "exclude_nodes": HEAD_NODE_PATTERNS,
+                "symmetric_activations": symmetric, "activation_matmuls": not symmetric}
 
-    fidelity_block: dict[str, Any] = {}
-    if fid_set is not None and fid_set.images:
-        rep.stage(f"fidelity on {len(fid_set.images)} held-out photos")
-        pixels = calibration.preprocess_images(fid_set.images, loaded.family, loaded.image_size)
-        text = _tokenize(tokenizer, fidelity.FIDELITY_PHRASES)
-        reference = {g: fidelity.memoize(fidelity.onnxruntime_runner(fp32[g])) for g in graphs}
-        for (backend, precision), files in produced.items():
-            if (backend, precision) == ("onnxruntime", "fp32") or backend == "tensorrt":
-                continue  # the reference itself; TensorRT engines only exist on the target
-            runner = fidelity.openvino_runner if backend == "openvino" else fidelity.onnxruntime_runner
-            block = fidelity.compare(reference, {g: runner(p) for g, p in files.items()}, pixels, text,
-                                     fidelity.FIDELITY_PHRASES)
-            block["images"] = fid_set.names
-            if backend == "openvino":
-                block["openvino_config"] = dict(fidelity.OPENVINO_CONFIG)
-            fidelity_block[schema.fidelity_key(backend, precision)] = block
-            if block["detection_agreement"] < schema.MIN_FIDELITY_AGREEMENT:
-                rep.warn(f"{backend}:{precision} reproduces only {block['detection_agreement']:.1%} of the FP32 "
-                         f"detections (< {schema.MIN_FIDELITY_AGREEMENT:.0%}); try --calib-method, more "
-                         "--calib-size or --exclude-op-types, or ship FP32")
+    def openvino_int8_options(self, graph: str, fp32: Path) -> dict[str, Any]:
+        return {"ignored_patterns": HEAD_NODE_PATTERNS}
 
-    rep.stage("writing manifest")
-    from groundlite import __version__
+    def finish_onnx(self, path: Path, graph: str, precision: str) -> None:
+        _retag(path, self.loaded, graph, precision)
 
-    pre = schema.FAMILY_PREPROCESS[loaded.family]
-    name = loaded.name if loaded.image_size == native else f"{loaded.name}-{loaded.image_size}"
-    manifest: dict[str, Any] = {
-        "schema_version": schema.SCHEMA_VERSION,
-        "name": name,
-        "family": loaded.family,
-        "source": loaded.source,
-        "image_size": loaded.image_size,
-        "native_image_size": native,
-        "patch_size": loaded.patch_size,
-        "num_regions": loaded.num_regions,
-        "embed_dim": loaded.embed_dim,
-        "preprocess": {k: (list(v) if isinstance(v, tuple) else v) for k, v in pre.items()},
-        "max_text_length": loaded.max_text_length,
-        "pad_token_id": tokenizer.padding["pad_id"] if tokenizer.padding else 0,
-        "files": {"tokenizer": file_entry(pkg, tok_path).to_dict()},
-        "artifacts": artifacts,
-        "calibration": calib_info,
-        "fidelity": fidelity_block,
-        "sdk_version": __version__,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    write_manifest(pkg, manifest)
-    return out
+    def fidelity(self, build: Build, backend: str, precision: str) -> dict[str, Any] | None:
+        from . import calibration, fidelity
+
+        if self._fid is None:
+            _, fid_set = calibration.calibration_and_fidelity(None, 1, self.fidelity_images)
+            pixels = calibration.preprocess_images(fid_set.images, self.loaded.family, self.loaded.image_size)
+            self._fid = (pixels, _tokenize(self.tokenizer, fidelity.FIDELITY_PHRASES), fid_set.names)
+            self._reference = {g: fidelity.memoize(fidelity.onnxruntime_runner(self.fp32[g])) for g in self.graphs}
+        pixels, text, names = self._fid
+        files = build.files[(backend, precision)]
+        if backend == "openvino":
+            config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+            candidate = {g: fidelity.openvino_runner(p, config=config) for g, p in files.items()}
+        else:
+            candidate = {g: fidelity.onnxruntime_runner(p) for g, p in files.items()}
+        block = fidelity.compare(self._reference, candidate, pixels, text, fidelity.FIDELITY_PHRASES)
+        block["images"] = names
+        if backend == "openvino":
+            block["openvino_config"] = config
+        if block["detection_agreement"] < schema.MIN_FIDELITY_AGREEMENT:
+            build.reporter.warn(
+                f"{backend}:{precision} reproduces only {block['detection_agreement']:.1%} of the FP32 detections "
+                f"(< {schema.MIN_FIDELITY_AGREEMENT:.0%}); try another calib_method, a larger calib_size or "
+                "more exclude_op_types, or ship FP32")
+        return block

@@ -148,14 +148,14 @@ def load_owl(source: str | None, *, random_init: str | None = None, seed: int = 
     checkpoint of another architecture.
     """
     if random_init is not None and source:
-        raise ExportError(f"expected either SOURCE or --random-init, got both ({source!r} and {random_init!r})")
+        raise ExportError(f"expected either a source or random_init, got both ({source!r} and {random_init!r})")
     if random_init is not None:
         model, spec = build_random_model(random_init, seed)
         _use_eager_attention(model)
         source_info = {"kind": "random-init", "id": spec.name, "seed": seed, "weights_sha256": weights_sha256(model)}
         return LoadedOwl(model, spec.family, spec.name, source_info, None)
     if not source:
-        raise ExportError("expected a SOURCE (checkpoint directory or model id) or --random-init NAME, got neither")
+        raise ExportError("expected a SOURCE (checkpoint directory or model id) or random_init, got neither")
     model, family, name, local_dir = _load_pretrained(source)
     _use_eager_attention(model)
     kind = "local" if local_dir is not None else "hf"
@@ -176,7 +176,7 @@ def resize_model(loaded: LoadedOwl, image_size: int) -> None:
     patch = loaded.patch_size
     if not isinstance(image_size, int) or image_size <= 0 or image_size % patch:
         raise ExportError(
-            f"expected --image-size to be a positive multiple of the patch size {patch}, got {image_size!r}"
+            f"expected image_size to be a positive multiple of the patch size {patch}, got {image_size!r}"
         )
     if image_size == loaded.image_size:
         return

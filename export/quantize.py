@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -40,20 +39,11 @@ __all__ = [
     "convert_openvino",
     "convert_fp16_onnx",
     "select_quantized_nodes",
+    "pre_process",
 ]
 
 log = logging.getLogger(__name__)
 
-
-@contextmanager
-def _working_directory(path: str | os.PathLike[str]):
-    """chdir into ``path`` for the block (export is single-threaded; the runtime never calls this)."""
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 #: op types that stay float unless the caller says otherwise: LayerNorm (fused and the decomposed
 #: ReduceMean/Sub/Pow/Sqrt/Div pattern), Softmax, GELU/Erf and the residual Adds.
@@ -151,6 +141,50 @@ def _check_calibration(calibration: Sequence[Feeds]) -> None:
             raise CalibrationError(f"expected calibration[{i}] to be a non-empty dict of name -> array, got {type(feeds).__name__}")
 
 
+#: run in a child process whose working directory is a temp dir (see :func:`pre_process`)
+_PRE_PROCESS_SCRIPT = """
+import shutil, sys
+from onnxruntime.quantization.shape_inference import quant_pre_process
+src, dst = sys.argv[1], sys.argv[2]
+try:
+    quant_pre_process(src, dst, skip_optimization=True, skip_symbolic_shape=False)
+    print("symbolic")
+except Exception:  # symbolic shape inference fails on some dynamic graphs
+    try:
+        quant_pre_process(src, dst, skip_optimization=True, skip_symbolic_shape=True)
+        print("onnx-shape")
+    except Exception:
+        shutil.copyfile(src, dst)
+        print("none")
+"""
+
+
+def pre_process(src: Path, dst: Path, scratch: Path) -> str:
+    """ONNX Runtime's quantisation pre-processing (shape inference) of ``src`` into ``dst``.
+
+    ``quant_pre_process`` takes no directory for its scratch files: when symbolic shape
+    inference is incomplete, ``SymbolicShapeInference.infer_shapes`` saves
+    ``sym_shape_infer_temp.onnx`` plus a ``<uuid>`` external-data file into the *current*
+    directory before raising. Rather than change this process's working directory (the exporter
+    never does), the step runs in a child Python whose ``cwd`` is ``scratch``. Returns which
+    shape inference succeeded: ``"symbolic"``, ``"onnx-shape"`` or ``"none"`` (copied as is).
+    """
+    import subprocess
+    import sys
+
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-c", _PRE_PROCESS_SCRIPT, str(src), str(dst)], cwd=str(scratch),
+                          capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0 or not dst.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ExportError(f"expected ONNX Runtime's quantisation pre-processing of {src.name} to succeed, got: {tail[0]}")
+    how = (proc.stdout.strip().splitlines() or ["none"])[-1]
+    log.info("quant_pre_process of %s: %s", src.name, how)
+    return how
+
+
+
 def quantize_onnx_int8(
     fp32_onnx: Path,
     out_path: Path,
@@ -205,7 +239,6 @@ def quantize_onnx_int8(
         QuantType,
         quantize_static,
     )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     methods = {"minmax": CalibrationMethod.MinMax, "mean-minmax": CalibrationMethod.MinMax,
                "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
@@ -234,19 +267,7 @@ def quantize_onnx_int8(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="groundlite-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        src = str(Path(fp32_onnx).resolve())
-        # quant_pre_process writes scratch files (sym_shape_infer_temp.onnx, *.data) into the
-        # current directory: run it from the temp dir so nothing lands in the user's folder.
-        with _working_directory(tmp):
-            try:
-                quant_pre_process(src, str(pre), skip_optimization=True, skip_symbolic_shape=False)
-            except Exception as e:  # symbolic shape inference fails on some dynamic graphs
-                log.info("quant_pre_process with symbolic shapes failed (%s); retrying without", e)
-                try:
-                    quant_pre_process(src, str(pre), skip_optimization=True, skip_symbolic_shape=True)
-                except Exception as e2:
-                    log.info("quant_pre_process failed (%s); quantising the model as exported", e2)
-                    shutil.copyfile(src, pre)
+        pre_process(Path(fp32_onnx), pre, Path(tmp))
         model = onnx.load(str(pre))
         _name_nodes(model)
         quantize, keep = select_quantized_nodes(
@@ -347,7 +368,7 @@ def _require_openvino() -> Any:
     except ImportError:
         raise BackendUnavailableError(
             "expected the openvino package for OpenVINO artifacts, but it is not installed; "
-            "pip install 'groundlite[openvino]' or drop openvino from --backends"
+            "pip install 'groundlite[openvino]' or choose other backends"
         ) from None
     return ov
 

@@ -7,12 +7,11 @@ the transformers defaults plus the values in the published checkpoints' ``config
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundlite.errors import ExportError
+from groundlite.errors import ExportError, did_you_mean
 
 __all__ = ["RandomInitSpec", "RANDOM_INIT", "DEFAULT_SEED", "get_spec", "build_random_model", "weights_sha256"]
 
@@ -57,9 +56,8 @@ def get_spec(name: str) -> RandomInitSpec:
     try:
         return RANDOM_INIT[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), RANDOM_INIT, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ExportError(f"expected --random-init in {sorted(RANDOM_INIT)}, got {name!r}{hint}") from None
+        raise ExportError(f"expected a random-init name in {sorted(RANDOM_INIT)}, got {name!r}"
+                          + did_you_mean(name, sorted(RANDOM_INIT))) from None
 
 
 def build_config(spec: RandomInitSpec) -> Any:

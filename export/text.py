@@ -1,86 +1,82 @@
-"""Build the built-in ``text`` package from the PP-OCRv4 ONNX files shipped in rapidocr-onnxruntime.
+"""Full packages of the built-in text models (``text-ppocrv6``, ``text-ppocrv4``), INT8 gated on real screenshots.
 
-rapidocr-onnxruntime is only the *source of the weight files* (Apache-2.0): the detector
-``ch_PP-OCRv4_det_infer.onnx`` and recogniser ``ch_PP-OCRv4_rec_infer.onnx``, whose character
-list lives in the ONNX metadata (key ``character``). The pre/post-processing is groundlite's
-(:mod:`groundlite.text`). Steps:
+The weights are the FP32 ONNX files the runtime's table names
+(:data:`groundlite.text.models.BUILTIN_TEXT_MODELS`, located by
+:func:`groundlite.text.builtin.source_files`); the pre/post-processing is groundlite's. The
+family's :class:`TextRecipe` supplies to the shared :mod:`groundlite_export.pipeline`:
 
-1. rename graph I/O to the schema names, move the character list to ``charset.txt``, upgrade to
-   opset 17 (per-channel QDQ needs >= 13; 17 is what the OWL family uses), stamp metadata;
-2. OpenVINO IR of the FP32 graphs;
-3. INT8 through the shared quantisation code (:mod:`groundlite.export.quantize`): ONNX Runtime
-   static QDQ and NNCF for OpenVINO, calibrated on real photos (scikit-image's ``page.png`` and
-   ``text.png``) plus deterministic rendered documents/forms/receipts/screenshots; recogniser
-   calibration batches are the real line crops the FP32 pipeline produces on those images;
-4. fidelity on held-out rendered images: ``detection_agreement`` = fraction of FP32 recognised
-   lines that INT8 reproduces with IoU >= 0.5 and the same normalised text.
+* graph preparation: I/O renamed to the schema names (recorded in the manifest's ``text``
+  block), the character list moved to ``charset.txt``, the recogniser height read from its
+  ONNX input (dynamic -> 48), opset 17, Constant weights folded into initialisers;
+* calibration feeds from *real* data: the detector inputs and recogniser batches the FP32
+  pipeline itself builds on the ``tune`` split of the real screenshot subset (its sessions are
+  wrapped to record what they are fed), so the recogniser calibrates on real line crops;
+* INT8 keeping sensitive layers float: each graph's edge convolutions / CTC classifier plus the
+  per-layer list of ``assets/text_int8_keep_float.json`` when present;
+* fidelity on the ``test`` split, per artifact against the package's FP32 artifact on the same
+  backend: ``grounding_accuracy`` (and ``_fp32``), ``accuracy_drop_points``, ``cer``,
+  ``word_accuracy``, ``detection_agreement`` (:mod:`groundlite_export.text_fidelity`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import hashlib
-import importlib.util
-import os
+import json
 import re
-import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from groundlite import schema
 from groundlite._version import __version__
 from groundlite.errors import CalibrationError, ExportError
-from groundlite.package import file_entry, open_package, sha256_file, staging_dir, write_manifest
+from groundlite.package import open_package, sha256_file
 
-from .fidelity import box_iou
+from .pipeline import Build, Feeds, run_export, validate_combos
 
-__all__ = ["export_text", "source_models", "source_sha256", "SOURCE_FILES", "CALIB_SEED", "HELDOUT_SEED"]
+__all__ = ["export_text", "source_models", "source_sha256", "prepare_graph", "keep_float_patterns", "TextRecipe",
+           "SUPPORTED_PRECISIONS", "SUPPORTED_BACKENDS", "KEEP_FLOAT_FILE"]
 
-SOURCE_PACKAGE = "rapidocr_onnxruntime"
-SOURCE_FILES = {
-    schema.GRAPH_TEXT_DETECTOR: "ch_PP-OCRv4_det_infer.onnx",
-    schema.GRAPH_TEXT_RECOGNIZER: "ch_PP-OCRv4_rec_infer.onnx",
-}
-#: seeds of the rendered calibration and held-out fidelity images (the benchmark uses others)
-CALIB_SEED = 11
-HELDOUT_SEED = 12
-N_HELDOUT = 8
-#: recogniser calibration batches kept (line crops of the calibration images)
-MAX_REC_CALIB_BATCHES = 12
+SUPPORTED_PRECISIONS = ("fp32", "int8", "bf16")
+SUPPORTED_BACKENDS = ("onnxruntime", "openvino")
 TARGET_OPSET = 17
 #: quantised op types: every weight-carrying convolution (both graphs) and the recogniser's
-#: SVTR matmuls; LayerNorm / Softmax / residual Adds stay float (quantize.DEFAULT_EXCLUDED_OP_TYPES).
+#: SVTR matmuls; LayerNorm / Softmax / residual Adds stay float (quantize.DEFAULT_EXCLUDED_OP_TYPES)
 INT8_OP_TYPES = ("Conv", "MatMul", "Gemm")
-SUPPORTED_PRECISIONS = ("fp32", "int8")
-SUPPORTED_BACKENDS = ("onnxruntime", "openvino")
-
-Step = Callable[[str], None]
-
-
-def source_models() -> dict[str, Path]:
-    """Paths of the PP-OCRv4 ONNX files inside the installed rapidocr-onnxruntime wheel."""
-    spec = importlib.util.find_spec(SOURCE_PACKAGE)  # locating, not importing (it loads onnxruntime)
-    if spec is None or not spec.submodule_search_locations:
-        raise ExportError(
-            f"expected the {SOURCE_PACKAGE.replace('_', '-')} package (source of the PP-OCRv4 weights) "
-            "to be installed, but it is not; pip install rapidocr-onnxruntime==1.4.4"
-        )
-    models = Path(list(spec.submodule_search_locations)[0]) / "models"
-    paths = {graph: models / name for graph, name in SOURCE_FILES.items()}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise ExportError(f"expected the PP-OCRv4 ONNX files in {models}, missing {missing}")
-    return paths
+#: calibration batches kept (evenly spaced over what the tune screens produce): bounds memory
+#: (a 1920x1080 detector input is 25 MB) and build time
+MAX_DET_CALIB_BATCHES = 8
+MAX_REC_CALIB_BATCHES = 24
+#: per-layer sensitivity study's output: {model: {graph: {"onnxruntime": [regex], "openvino": [regex]}}}
+KEEP_FLOAT_FILE = Path(__file__).resolve().parent / "assets" / "text_int8_keep_float.json"
 
 
-def source_sha256() -> str:
-    """SHA-256 over the two source ONNX files' SHA-256s (detector, recogniser)."""
+def _model(name: str) -> Any:
+    from groundlite.errors import PackageNotFoundError
+    from groundlite.text.models import builtin_text_model
+
+    try:
+        return builtin_text_model(name)
+    except PackageNotFoundError as e:
+        raise ExportError(str(e)) from None
+
+
+def source_models(model: str = "text-ppocrv6") -> dict[str, Path]:
+    """Graph -> path of the built-in model's FP32 ONNX file inside its wheel."""
+    from groundlite.errors import PackageNotFoundError
+    from groundlite.text.builtin import source_files
+
+    try:
+        return source_files(_model(model))
+    except PackageNotFoundError as e:
+        raise ExportError(str(e)) from None
+
+
+def source_sha256(model: str = "text-ppocrv6") -> str:
+    """SHA-256 over the source files' SHA-256s (detector, recogniser)."""
     h = hashlib.sha256()
-    for graph, path in source_models().items():
+    for graph, path in source_models(model).items():
         h.update(f"{graph}:{sha256_file(path)}\n".encode())
     return h.hexdigest()
 
@@ -108,267 +104,95 @@ def _name_dims(value_info: Any, names: Sequence[str | None]) -> None:
             dim.dim_param = name
 
 
-def prepare_graph(src: Path, graph: str, out_path: Path) -> list[str]:
-    """Write the FP32 graph with schema tensor names at opset 17; return its charset (recogniser) or []."""
+def prepare_graph(src: Path, graph: str, out_path: Path, source_label: str = "") -> dict[str, Any]:
+    """Write the FP32 graph with schema tensor names at opset 17.
+
+    Returns ``{"input", "output"}`` (the schema names used) and, for the recogniser, ``charset``
+    (the dictionary + the trailing space, CTC blank excluded), ``rec_height`` (the ONNX input's
+    fixed height, or 48 when dynamic) and ``num_classes`` (the output's class count).
+    """
     import onnx
     import onnxslim
 
-    from groundlite.export.quantize import upgrade_opset
+    from .quantize import upgrade_opset
 
     model = onnx.load(str(src))
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         raise ExportError(f"expected one input and one output in {src.name}, got "
                           f"{len(model.graph.input)} and {len(model.graph.output)}")
-    charset: list[str] = []
     meta = {p.key: p.value for p in model.metadata_props}
+    info: dict[str, Any] = {}
     if graph == schema.GRAPH_TEXT_DETECTOR:
-        _rename(model, model.graph.input[0].name, schema.DET_IMAGE)
-        _rename(model, model.graph.output[0].name, schema.DET_PROBABILITY)
-        _name_dims(model.graph.input[0], ("batch", None, "height", "width"))
+        names = (schema.DET_IMAGE, schema.DET_PROBABILITY)
+        dims: tuple[str | None, ...] = ("batch", None, "height", "width")
     else:
         if "character" not in meta:
             raise ExportError(f"expected the recogniser {src.name} to carry a 'character' metadata entry, got none")
         # PaddleOCR's CTC head: class 0 = blank, then the dictionary, then a space
-        charset = meta["character"].split("\n") + [" "]
-        _rename(model, model.graph.input[0].name, schema.REC_IMAGE)
-        _rename(model, model.graph.output[0].name, schema.REC_LOGITS)
-        _name_dims(model.graph.input[0], ("batch", None, None, "width"))
+        info["charset"] = meta["character"].split("\n") + [" "]
+        h = model.graph.input[0].type.tensor_type.shape.dim[2]
+        info["rec_height"] = int(h.dim_value) if h.HasField("dim_value") and h.dim_value > 0 else 48
+        c = model.graph.output[0].type.tensor_type.shape.dim[-1]
+        info["num_classes"] = int(c.dim_value) if c.HasField("dim_value") and c.dim_value > 0 else len(info["charset"]) + 1
+        if info["num_classes"] != len(info["charset"]) + 1:
+            raise ExportError(f"expected {src.name} to have {len(info['charset']) + 1} classes (its dictionary + blank), "
+                              f"got {info['num_classes']}")
+        names = (schema.REC_IMAGE, schema.REC_LOGITS)
+        dims = ("batch", None, None, "width")
+    _rename(model, model.graph.input[0].name, names[0])
+    _rename(model, model.graph.output[0].name, names[1])
+    _name_dims(model.graph.input[0], dims)
+    info.update(input=names[0], output=names[1])
     del model.metadata_props[:]
     model = upgrade_opset(model, TARGET_OPSET)
     # Paddle2ONNX stores weights and biases as Constant nodes and keeps BatchNormalization
     # separate; the INT8 quantiser needs weights/biases as initializers (else it quantises biases
-    # as activations and the detector collapses), so fold them first. Outputs are unchanged
-    # (max abs difference < 1e-6 on random inputs).
+    # as activations and the detector collapses), so fold them first. Outputs are unchanged.
     model = onnxslim.slim(model)
     for key, value in (("groundlite.family", "text"), ("groundlite.graph", graph), ("groundlite.precision", "fp32"),
                        ("groundlite.image_size", "dynamic"), ("groundlite.sdk_version", __version__),
-                       ("groundlite.source", f"{SOURCE_PACKAGE}/models/{src.name}")):
+                       ("groundlite.source", source_label or src.name)):
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out_path))
-    return charset
+    return info
 
 
 # ----------------------------------------------------------------------------------------------
-# Calibration / fidelity images
+# Nodes kept float in INT8
 # ----------------------------------------------------------------------------------------------
-def _real_photos() -> list[tuple[str, np.ndarray]]:
-    from groundlite.images import load_image
-
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
+def keep_float_patterns(model: str, graph: str, backend: str, path: Path = KEEP_FLOAT_FILE) -> list[str]:
+    """Node-name regexes the per-layer sensitivity study keeps float (``[]`` without its file)."""
+    if not path.is_file():
         return []
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return [(f"skimage:{n}", load_image(data / n)) for n in ("page.png", "text.png") if (data / n).is_file()]
-
-
-def calibration_images(calib_dir: str | Path | None, size: int) -> tuple[list[np.ndarray], str, str]:
-    """RGB images for INT8 calibration, the source label and a SHA-256 over their pixels.
-
-    Built-in: scikit-image's real photos ``page.png`` and ``text.png`` plus rendered samples
-    (:func:`groundlite.text.synth.render_samples`, seed :data:`CALIB_SEED`) up to ``size``.
-    """
-    from groundlite.images import load_image
-    from groundlite.text.synth import render_samples
-
-    if size < 1:
-        raise CalibrationError(f"expected a calibration size >= 1, got {size}")
-    if calib_dir is not None:
-        root = Path(calib_dir)
-        if not root.is_dir():
-            raise CalibrationError(f"expected a directory of calibration images, got {str(root)!r}")
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
-        if not files:
-            raise CalibrationError(f"expected .png/.jpg images in {str(root)!r}, got none")
-        images = [load_image(p) for p in files[:size]]
-        source = str(root)
-    else:
-        real = [img for _, img in _real_photos()][:size]
-        images = real + [s.image for s in render_samples(max(0, size - len(real)), CALIB_SEED)]
-        source = "builtin" if real else "builtin-synthetic-only (scikit-image not installed)"
-    h = hashlib.sha256()
-    for img in images:
-        h.update(np.ascontiguousarray(img).tobytes())
-    return images, source, h.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------
-# Package assembly
-# ----------------------------------------------------------------------------------------------
-def _artifact(root: Path, graph: str, backend: str, precision: str, path: Path) -> dict[str, Any]:
-    d = {"graph": graph, "backend": backend, "precision": precision, **file_entry(root, path).to_dict()}
-    if path.suffix == ".xml":
-        d["extra_files"] = [file_entry(root, path.with_suffix(".bin")).to_dict()]
-    return d
-
-
-def _grounder(root: Path, backend: str, precision: str) -> Any:
-    from groundlite.backends import get_backend
-    from groundlite.text.pipeline import TextGrounder
-
-    package = open_package(root, verify=False)
-    sessions = {}
-    for graph in schema.FAMILY_GRAPHS["text"]:
-        art = package.find(graph, backend, precision)
-        if art is None:
-            raise ExportError(f"expected a {graph} artifact for {backend}/{precision} in the staging package, got none")
-        sessions[graph] = get_backend(backend).load(package.path(art.file), "cpu")
-    return TextGrounder(package, sessions, {"backend": backend, "precision": precision, "device": "cpu"})
-
-
-def _manifest(root: Path, artifacts: list[dict[str, Any]], cfg: Any, num_classes: int, charset_path: Path,
-              src_sha: str, extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema_version": schema.SCHEMA_VERSION,
-        "name": "pp-ocrv4-text",
-        "family": "text",
-        "source": {"kind": "wheel", "id": f"rapidocr-onnxruntime==1.4.4:{','.join(SOURCE_FILES.values())}",
-                   "weights_sha256": src_sha, "license": "Apache-2.0"},
-        "text": {**cfg.to_dict(), "num_classes": num_classes},
-        "files": {"charset": file_entry(root, charset_path).to_dict()},
-        "artifacts": artifacts,
-        **extra,
-        "sdk_version": __version__,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
-def _check_choices(values: Sequence[str], allowed: Sequence[str], what: str) -> tuple[str, ...]:
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-        raise ExportError(f"expected {what} among {list(allowed)}, got {list(values)}")
-    return values
-
-
-def export_text(out: str | Path, *, precisions: Sequence[str] = ("fp32", "int8"),
-                backends: Sequence[str] = ("onnxruntime", "openvino"), calib_dir: str | Path | None = None,
-                calib_size: int = 6, force: bool = False, progress: bool = True) -> Path:
-    """Build the ``text`` model package at ``out`` (atomically) and return its path.
-
-    Args:
-        out: package directory to create (must not exist unless ``force``).
-        precisions: subset of ``("fp32", "int8")``; FP32 ONNX is always built (it is the
-            quantisation source and the fidelity reference).
-        backends: subset of ``("onnxruntime", "openvino")``.
-        calib_dir: directory of calibration images instead of the built-in set.
-        calib_size: number of calibration images (built-in: 2 real photos + rendered ones).
-        force: replace an existing ``out``.
-        progress: show a progress bar (rich).
-    """
-    precisions = _check_choices(precisions, SUPPORTED_PRECISIONS, "precisions")
-    backends = _check_choices(backends, SUPPORTED_BACKENDS, "backends")
-    steps = ["prepare graphs"]
-    if "openvino" in backends and "fp32" in precisions:
-        steps.append("openvino fp32")
-    if "int8" in precisions:
-        steps += ["calibration data"] + [f"{b} int8" for b in backends] + ["fidelity"]
-    steps.append("manifest")
-    with _Progress(steps, enabled=progress) as step, staging_dir(out, force=force) as root:
-        return _build(Path(out), root, precisions, backends, calib_dir, calib_size, step)
-
-
-def _build(out: Path, root: Path, precisions: tuple[str, ...], backends: tuple[str, ...],
-           calib_dir: Any, calib_size: int, step: Step) -> Path:
-    from groundlite.export.quantize import DEFAULT_EXCLUDED_OP_TYPES, convert_openvino
-    from groundlite.text.config import TextConfig
-
-    root = root.resolve()  # quantisation runs in a scratch cwd (see _scratch_cwd)
-    cfg = TextConfig()
-    src = source_models()
-    src_sha = source_sha256()
-    step("prepare graphs")
-    fp32 = {g: root / "onnxruntime" / f"{g}.fp32.onnx" for g in src}
-    charset: list[str] = []
-    for graph, path in src.items():
-        charset = prepare_graph(path, graph, fp32[graph]) or charset
-    charset_path = root / "charset.txt"
-    charset_path.write_text("\n".join(charset), encoding="utf-8")
-    num_classes = len(charset) + 1
-    artifacts = [_artifact(root, g, "onnxruntime", "fp32", p) for g, p in fp32.items()]
-    if "openvino" in backends and "fp32" in precisions:
-        step("openvino fp32")
-        for g, p in fp32.items():
-            xml = convert_openvino(p, root / "openvino" / f"{g}.fp32.xml")
-            artifacts.append(_artifact(root, g, "openvino", "fp32", xml))
-    extra: dict[str, Any] = {}
-    write_manifest(root, _manifest(root, artifacts, cfg, num_classes, charset_path, src_sha, extra))
-    if "int8" in precisions:
-        step("calibration data")
-        images, source, images_sha = calibration_images(calib_dir, calib_size)
-        reference = _grounder(root, "onnxruntime", "fp32")
-        calib = _calibration_feeds(reference, images)
-        for backend in backends:
-            step(f"{backend} int8")
-            with _scratch_cwd():
-                artifacts += _quantize(root, backend, fp32, calib)
-            write_manifest(root, _manifest(root, artifacts, cfg, num_classes, charset_path, src_sha, extra))
-        step("fidelity")
-        from groundlite.text.synth import render_samples
-
-        held_out = [s.image for s in render_samples(N_HELDOUT, HELDOUT_SEED)]
-        extra["calibration"] = {
-            "method": "minmax", "size": len(images), "source": source, "images_sha256": images_sha,
-            "quantized_op_types": list(INT8_OP_TYPES), "excluded_op_types": list(DEFAULT_EXCLUDED_OP_TYPES),
-            "kept_float_nodes": {g: _edge_nodes_onnx(p, g) for g, p in fp32.items()},
-            "detector_batches": len(calib[schema.GRAPH_TEXT_DETECTOR]),
-            "recognizer_batches": len(calib[schema.GRAPH_TEXT_RECOGNIZER]),
-        }
-        expected = _reference_outputs(reference, held_out)
-        extra["fidelity"] = {
-            schema.fidelity_key(b, "int8"): _fidelity(expected, _grounder(root, b, "int8"), held_out) for b in backends
-        }
-    if "fp32" not in precisions:
-        # the FP32 ONNX was only the quantisation source / reference: drop it from the package
-        for p in fp32.values():
-            p.unlink()
-        artifacts = [a for a in artifacts if a["precision"] != "fp32"]
-    step("manifest")
-    extra["build_seconds"] = dict(getattr(step, "seconds", {}))
-    write_manifest(root, _manifest(root, artifacts, cfg, num_classes, charset_path, src_sha, extra))
-    open_package(root)  # verify what we wrote before it is renamed into place
-    return out
-
-
-@contextlib.contextmanager
-def _scratch_cwd() -> Iterator[None]:
-    """Run in a temporary working directory: ONNX Runtime's quantisation pre-processing writes
-    ``sym_shape_infer_temp.onnx`` and ``<uuid>.data`` weight files into the *current* directory,
-    which is the user's directory when the built-in model is built on first use."""
-    old = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix="groundlite-text-quant-") as tmp:
-        os.chdir(tmp)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+        patterns = table.get(model, {}).get(graph, {}).get(backend, [])
+    except (json.JSONDecodeError, AttributeError) as e:
+        raise ExportError(f"expected {path.name} to be {{model: {{graph: {{backend: [regex]}}}}}}, got: {e}") from None
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ExportError(f"expected a list of regexes for {model}/{graph}/{backend} in {path.name}, got {patterns!r}")
+    for p in patterns:
         try:
-            yield
-        finally:
-            os.chdir(old)
+            re.compile(p)
+        except re.error as e:
+            raise ExportError(f"expected valid regexes in {path.name}, got {p!r}: {e}") from None
+    return list(patterns)
 
 
-def _calibration_feeds(reference: Any, images: list[np.ndarray]) -> dict[str, list[dict[str, np.ndarray]]]:
-    from groundlite.text.detect import prepare_detector_input
-    from groundlite.text.recognize import crop_line, plan_batches, prepare_batch
-
-    cfg = reference.config
-    det, rec = [], []
-    for rgb in images:
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        det.append({schema.DET_IMAGE: prepare_detector_input(bgr, cfg)})
-        quads, _ = reference._detect_bgr(bgr)
-        crops = [crop_line(bgr, q).image for q in quads]
-        ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
-        for idx, width in plan_batches(ratios, cfg):
-            batch, _ = prepare_batch([crops[i] for i in idx], width, cfg)
-            rec.append({schema.REC_IMAGE: batch})
-    if len(rec) > MAX_REC_CALIB_BATCHES:
-        # evenly spaced subset: keeps the spread of widths, bounds the build time
-        keep = np.linspace(0, len(rec) - 1, MAX_REC_CALIB_BATCHES).round().astype(int)
-        rec = [rec[i] for i in keep]
-    if not rec:
-        raise CalibrationError("expected the calibration images to contain text lines, but the detector found none")
-    return {schema.GRAPH_TEXT_DETECTOR: det, schema.GRAPH_TEXT_RECOGNIZER: rec}
+def _edge_nodes(nodes: list[tuple[str, str]], graph: str, *, conv: str) -> list[str]:
+    """Nodes kept float: the detector's first and last convolution (the input stem sees raw pixels;
+    the last one feeds the probability map), the recogniser's first convolution and its CTC
+    classifier matmul (PP-OCRv4, 8 held-out rendered images: line agreement 0.949 with every Conv
+    quantised, 0.966 with the first and last kept float)."""
+    convs = [n for n, t in nodes if t == conv]
+    keep = convs[:1]
+    if graph == schema.GRAPH_TEXT_DETECTOR:
+        keep += convs[-1:]
+    else:
+        keep += [n for n, t in nodes if t == "MatMul"][-1:]
+    return ["^" + re.escape(n) + "$" for n in keep]
 
 
 def _edge_nodes_onnx(path: Path, graph: str) -> list[str]:
@@ -387,110 +211,269 @@ def _edge_nodes_openvino(path: Path, graph: str) -> list[str]:
                        conv="Convolution")
 
 
-def _edge_nodes(nodes: list[tuple[str, str]], graph: str, *, conv: str) -> list[str]:
-    """Nodes kept float: the detector's first and last convolution (the input stem sees raw pixels;
-    the last one feeds the probability map), the recogniser's first convolution and its CTC
-    classifier matmul. Measured for the detector alone on 8 held-out rendered images (before the
-    onnxslim folding step was added): line agreement 0.949 with every Conv quantised, 0.966 with
-    the first and last kept float."""
-    convs = [n for n, t in nodes if t == conv]
-    keep = [convs[0]]
-    if graph == schema.GRAPH_TEXT_DETECTOR:
-        keep.append(convs[-1])
-    else:
-        keep.append([n for n, t in nodes if t == "MatMul"][-1])
-    return ["^" + re.escape(n) + "$" for n in keep]
+# ----------------------------------------------------------------------------------------------
+# Sessions
+# ----------------------------------------------------------------------------------------------
+class _Recorder:
+    """A session proxy that keeps every feed dict it runs (the FP32 pipeline's real inputs)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.feeds: list[Feeds] = []
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.feeds.append({k: np.array(v, copy=True) for k, v in feeds.items()})
+        return self._session.run(feeds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
 
 
-def _quantize(root: Path, backend: str, fp32: dict[str, Path], calib: dict[str, list]) -> list[dict[str, Any]]:
-    from groundlite.export.quantize import quantize_onnx_int8, quantize_openvino_int8
+def _bf16_session(path: Path) -> tuple[Any, str]:
+    """The FP32 IR compiled by OpenVINO CPU with the bf16 hint, and the precision it runs in."""
+    import openvino as ov
 
-    out = []
-    for graph, path in fp32.items():
-        feeds = calib[graph]
-        if backend == "onnxruntime":
-            q = quantize_onnx_int8(path, root / "onnxruntime" / f"{graph}.int8.onnx", feeds, op_types=INT8_OP_TYPES,
-                                   exclude_nodes=_edge_nodes_onnx(path, graph))
+    from groundlite.backends.openvino import OpenVinoSession
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+    used = compiled.get_property("INFERENCE_PRECISION_HINT")  # f32 on CPUs without native bf16
+    return OpenVinoSession(compiled, Path(path)), used.to_string() if hasattr(used, "to_string") else str(used)
+
+
+# ----------------------------------------------------------------------------------------------
+# The recipe
+# ----------------------------------------------------------------------------------------------
+class TextRecipe:
+    """The text family's part of the export pipeline (see the module docstring)."""
+
+    graphs = (schema.GRAPH_TEXT_DETECTOR, schema.GRAPH_TEXT_RECOGNIZER)
+    backend_references = True  # INT8/BF16 on a backend are measured against its own FP32
+
+    def __init__(self, model: str, *, calib_dir: str | Path | None, calib_size: int, fidelity_screens: int | None) -> None:
+        self.model = _model(model)
+        self.calib_dir, self.calib_size, self.fidelity_screens = calib_dir, calib_size, fidelity_screens
+        self.sources = source_models(self.model.name)
+        self.info: dict[str, dict[str, Any]] = {}
+        self.charset_path: Path | None = None
+        self._reads: dict[tuple[str, str], list[tuple[list[tuple[str, list[float]]], dict[str, Any]]]] = {}
+        self._precision_used: dict[tuple[str, str], str] = {}
+        self._kept: dict[str, dict[str, list[str]]] = {}
+        self._test = None
+
+    # -- graphs ------------------------------------------------------------------------------
+    def prepare(self, build: Build) -> dict[str, Path]:
+        fp32 = {}
+        for graph, src in self.sources.items():
+            out = build.root / "onnxruntime" / f"{graph}.fp32.onnx"
+            label = f"{self.model.distribution}=={self.model.version}:{self.model.detector if graph == schema.GRAPH_TEXT_DETECTOR else self.model.recognizer}"
+            self.info[graph] = prepare_graph(src, graph, out, label)
+            fp32[graph] = out
+        rec = self.info[schema.GRAPH_TEXT_RECOGNIZER]
+        self.charset_path = build.root / "charset.txt"
+        self.charset_path.write_text("\n".join(rec["charset"]), encoding="utf-8")
+        return fp32
+
+    def manifest_fields(self, build: Build) -> dict[str, Any]:
+        from groundlite.text.config import TextConfig
+
+        from .package_writer import file_entry
+
+        det, rec = self.info[schema.GRAPH_TEXT_DETECTOR], self.info[schema.GRAPH_TEXT_RECOGNIZER]
+        cfg = TextConfig(**{**dict(self.model.config), "rec_height": rec["rec_height"], "det_input": det["input"],
+                            "det_output": det["output"], "rec_input": rec["input"], "rec_output": rec["output"]})
+        m = self.model
+        fields: dict[str, Any] = {
+            "name": m.name,
+            "family": "text",
+            "source": {"kind": "wheel", "id": f"{m.distribution}=={m.version}",
+                       "files": {schema.GRAPH_TEXT_DETECTOR: m.detector, schema.GRAPH_TEXT_RECOGNIZER: m.recognizer},
+                       "weights_sha256": source_sha256(m.name), "license": m.license},
+            "text": {**cfg.to_dict(), "num_classes": rec["num_classes"]},
+            "files": {"charset": file_entry(build.root, self.charset_path).to_dict()},
+        }
+        if m.scoring is not None:
+            fields["scoring"] = dict(m.scoring)
+        return fields
+
+    # -- INT8 --------------------------------------------------------------------------------
+    def _keep(self, graph: str, backend: str, fp32: Path) -> list[str]:
+        edge = _edge_nodes_onnx(fp32, graph) if backend == "onnxruntime" else _edge_nodes_openvino(fp32, graph)
+        kept = edge + keep_float_patterns(self.model.name, graph, backend)
+        self._kept.setdefault(graph, {})[backend] = kept
+        return kept
+
+    def onnx_int8_options(self, graph: str, fp32: Path, *, symmetric: bool) -> dict[str, Any]:
+        return {"op_types": INT8_OP_TYPES, "exclude_nodes": self._keep(graph, "onnxruntime", fp32),
+                "symmetric_activations": symmetric}
+
+    def openvino_int8_options(self, graph: str, fp32: Path) -> dict[str, Any]:
+        return {"model_type": "transformer" if graph == schema.GRAPH_TEXT_RECOGNIZER else None,
+                "ignored_patterns": self._keep(graph, "openvino", fp32)}
+
+    def finish_onnx(self, path: Path, graph: str, precision: str) -> None:
+        return None
+
+    def _grounder(self, build: Build, backend: str, precision: str, *, record: bool = False) -> Any:
+        from groundlite.backends import get_backend
+        from groundlite.text.pipeline import TextGrounder
+
+        package = open_package(build.root, verify=False)
+        sessions = {}
+        for graph in self.graphs:
+            art = package.find(graph, backend, precision)
+            if art is None:
+                raise ExportError(f"expected a {graph} artifact for {backend}/{precision} in the staging package, got none")
+            path = package.path(art.file)
+            if precision == "bf16":
+                sessions[graph], self._precision_used[(backend, precision)] = _bf16_session(path)
+            else:
+                sessions[graph] = get_backend(backend).load(path, "cpu")
+            if record:
+                sessions[graph] = _Recorder(sessions[graph])
+        return TextGrounder(package, sessions, {"backend": backend, "precision": precision, "device": "cpu"})
+
+    def calibration_feeds(self, build: Build, fp32: Mapping[str, Path]) -> dict[str, list[Feeds]]:
+        from . import calibration
+        from .quantize import DEFAULT_EXCLUDED_OP_TYPES
+
+        if self.calib_dir is not None:
+            paths = calibration.list_images(self.calib_dir)[: self.calib_size]
+            images = [np.asarray(calibration.load_rgb(p)) for p in paths]
+            data: dict[str, Any] = {"source": str(self.calib_dir), "images": {p.name: sha256_file(p) for p in paths}}
         else:
-            q = quantize_openvino_int8(
-                path, root / "openvino" / f"{graph}.int8.xml", feeds,
-                model_type="transformer" if graph == schema.GRAPH_TEXT_RECOGNIZER else None,
-                ignored_patterns=_edge_nodes_openvino(path, graph),
-            )
-        out.append(_artifact(root, graph, backend, "int8", q))
-    return out
+            tune = calibration.load_screens("tune", self.calib_size)
+            images = [s.rgb for s in tune.screens]
+            data = tune.record()
+        reference = self._grounder(build, "onnxruntime", "fp32", record=True)
+        for rgb in images:
+            reference.read(rgb)
+        det = reference._det.feeds
+        rec = reference._rec.feeds
+        if not rec:
+            raise CalibrationError("expected the calibration images to contain text lines, but the FP32 detector found none")
+        det, rec = _spread(det, MAX_DET_CALIB_BATCHES), _spread(rec, MAX_REC_CALIB_BATCHES)
+        build.calibration = {
+            "method": "minmax", "size": len(images), "data": data,
+            "detector_batches": len(det), "recognizer_batches": len(rec),
+            "recognizer_feeds": "the line crops the FP32 pipeline cuts from the calibration images",
+            "quantized_op_types": list(INT8_OP_TYPES), "excluded_op_types": list(DEFAULT_EXCLUDED_OP_TYPES),
+            "keep_float_file": KEEP_FLOAT_FILE.name if KEEP_FLOAT_FILE.is_file() else None,
+            "kept_float_nodes": self._kept,
+        }
+        return {schema.GRAPH_TEXT_DETECTOR: det, schema.GRAPH_TEXT_RECOGNIZER: rec}
+
+    # -- fidelity ------------------------------------------------------------------------------
+    def _test_set(self) -> Any:
+        if self._test is None:
+            from . import calibration
+
+            self._test = calibration.load_screens("test", self.fidelity_screens)
+        return self._test
+
+    def _measure(self, build: Build, backend: str, precision: str) -> list[tuple[list[tuple[str, list[float]]], dict[str, Any]]]:
+        from .text_fidelity import top_boxes
+
+        key = (backend, precision)
+        if key not in self._reads:
+            grounder = self._grounder(build, backend, precision)
+            out = []
+            for screen in self._test_set().screens:
+                lines = [(ln.text, [float(v) for v in ln.xyxy]) for ln in grounder.read(screen.rgb)]
+                phrases = list(dict.fromkeys(str(p["phrase"]) for p in screen.present))
+                tops = top_boxes(grounder.predict(screen.rgb, phrases), phrases) if phrases else {}
+                out.append((lines, tops))
+            self._reads[key] = out
+        return self._reads[key]
+
+    def fidelity(self, build: Build, backend: str, precision: str) -> dict[str, Any] | None:
+        from . import text_fidelity as tf
+
+        if precision == "fp32":
+            return None
+        test = self._test_set()
+        ref, cand = self._measure(build, backend, "fp32"), self._measure(build, backend, precision)
+        g_hit = g_ref = n_phr = err = chars = w_hit = words = l_hit = n_lines = 0
+        for screen, (r_lines, r_tops), (c_lines, c_tops) in zip(test.screens, ref, cand):
+            h, n = tf.grounding_hits(screen.present, c_tops)
+            g_hit, n_phr = g_hit + h, n_phr + n
+            g_ref += tf.grounding_hits(screen.present, r_tops)[0]
+            e, c = tf.cer_counts(r_lines, c_lines)
+            err, chars = err + e, chars + c
+            h, n = tf.word_counts(r_lines, c_lines)
+            w_hit, words = w_hit + h, words + n
+            h, n = tf.line_agreement(r_lines, c_lines)
+            l_hit, n_lines = l_hit + h, n_lines + n
+        acc = g_hit / n_phr if n_phr else 0.0
+        acc_fp32 = g_ref / n_phr if n_phr else 0.0
+        block: dict[str, Any] = {
+            "grounding_accuracy": round(acc, 4),
+            "grounding_accuracy_fp32": round(acc_fp32, 4),
+            "accuracy_drop_points": round(100.0 * (acc_fp32 - acc), 2),
+            "cer": round(err / chars, 5) if chars else 0.0,
+            "word_accuracy": round(w_hit / words, 4) if words else 1.0,
+            "detection_agreement": round(l_hit / n_lines, 4) if n_lines else 0.0,
+            "n_screens": len(test.screens), "n_phrases": n_phr, "n_lines": n_lines,
+            "reference": f"{backend}:fp32",
+            "data": test.record(),
+        }
+        if (backend, precision) in self._precision_used:
+            block["inference_precision"] = self._precision_used[(backend, precision)]
+        return block
 
 
-def _reference_outputs(reference: Any, images: list[np.ndarray]) -> list[tuple[dict, np.ndarray, list]]:
-    """(detector feeds, FP32 probability map, FP32 lines) per held-out image, computed once."""
-    from groundlite.text.detect import prepare_detector_input
-
-    out = []
-    for rgb in images:
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        x = {schema.DET_IMAGE: prepare_detector_input(bgr, reference.config)}
-        out.append((x, reference._det.run(x)[schema.DET_PROBABILITY], reference.read(rgb)))
-    return out
+def _spread(items: list[Feeds], n: int) -> list[Feeds]:
+    """At most ``n`` items, evenly spaced (keeps the spread of sizes)."""
+    if len(items) <= n:
+        return items
+    keep = np.linspace(0, len(items) - 1, n).round().astype(int)
+    return [items[i] for i in keep]
 
 
-def _fidelity(expected: list[tuple[dict, np.ndarray, list]], candidate: Any, images: list[np.ndarray]) -> dict[str, Any]:
-    from groundlite.text.normalize import normalize
+def export_text(out: str | Path | None = None, *, model: str = "text-ppocrv6",
+                precisions: str | Sequence[str] = ("fp32", "int8", "bf16"),
+                backends: str | Sequence[str] = ("onnxruntime", "openvino"), install: bool = False,
+                calib_dir: str | Path | None = None, calib_size: int = 8, fidelity_screens: int | None = None,
+                force: bool = False, progress: bool = True) -> Path:
+    """Build a full package of built-in text model ``model`` (atomically) and return its path.
 
-    matched = total = 0
-    max_abs = mean_abs = 0.0
-    for rgb, (x, prob, ref_lines) in zip(images, expected):
-        diff = np.abs(prob - candidate._det.run(x)[schema.DET_PROBABILITY])
-        max_abs = max(max_abs, float(diff.max()))
-        mean_abs += float(diff.mean()) / len(images)
-        cand_lines = candidate.read(rgb)
-        total += len(ref_lines)
-        for line in ref_lines:
-            text = normalize(line.text).text
-            if any(_iou(line.xyxy, c.xyxy) >= 0.5 and normalize(c.text).text == text for c in cand_lines):
-                matched += 1
-    return {
-        "detection_agreement": round(matched / total, 4) if total else 0.0,
-        "probability_max_abs": round(max_abs, 4),
-        "probability_mean_abs": round(mean_abs, 5),
-        "n_images": len(images),
-        "n_lines": total,
-        "images": f"groundlite.text.synth.render_samples({len(images)}, seed={HELDOUT_SEED})",
-    }
+    Args:
+        out: package directory to create (must not exist unless ``force``); omit with ``install``.
+        model: a name of :data:`groundlite.text.models.BUILTIN_TEXT_MODELS` (or the alias ``text``).
+        precisions: subset of ``("fp32", "int8", "bf16")``; ``bf16`` artifacts are OpenVINO's FP32
+            IR run with the bf16 inference hint (OpenVINO only). The FP32 graphs are always built
+            (quantisation source and fidelity reference) and dropped afterwards when not asked for.
+        backends: subset of ``("onnxruntime", "openvino")``.
+        install: write to :func:`groundlite.text.builtin.installed_package_dir` (replacing an
+            older install), where ``groundlite.load(model)`` prefers it.
+        calib_dir: calibration images instead of the ``tune`` split of the real screenshot subset.
+        calib_size: calibration screens (images).
+        fidelity_screens: ``test``-split screens measured (``None``: all).
+        force: replace an existing ``out``.
+        progress: rich progress bars on stderr.
 
+    Raises :class:`ExportError` (bad choices, missing weights) or :class:`CalibrationError`.
+    """
+    precisions_t, backends_t = validate_combos(precisions, backends, allowed_precisions=SUPPORTED_PRECISIONS,
+                                               allowed_backends=SUPPORTED_BACKENDS)
+    spec = _model(model)
+    if isinstance(calib_size, bool) or not isinstance(calib_size, int) or calib_size < 1:
+        raise CalibrationError(f"expected a calibration size >= 1, got {calib_size!r}")
+    if fidelity_screens is not None and (isinstance(fidelity_screens, bool) or not isinstance(fidelity_screens, int)
+                                         or fidelity_screens < 1):
+        raise CalibrationError(f"expected fidelity_screens to be None or an int >= 1, got {fidelity_screens!r}")
+    if install:
+        if out is not None:
+            raise ExportError(f"expected either an output directory or install=True, got both ({str(out)!r})")
+        from groundlite.text.builtin import installed_package_dir
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two xyxy boxes (the fidelity module's pairwise IoU, for one pair)."""
-    return float(box_iou(np.asarray(a, np.float64)[None], np.asarray(b, np.float64)[None])[0, 0])
+        out, force = installed_package_dir(spec.name), True
+    elif out is None or str(out) == "":
+        raise ExportError("expected an output directory (or install=True), got none")
+    if "int8" in precisions_t and calib_dir is not None:
+        from .calibration import list_images, load_rgb
 
-
-class _Progress:
-    """A rich progress bar over named build steps (or nothing when disabled)."""
-
-    def __init__(self, steps: list[str], *, enabled: bool) -> None:
-        self.steps, self.enabled, self._bar, self._task, self._done = steps, enabled, None, None, 0
-        self.seconds: dict[str, float] = {}  # wall time per finished step, for the manifest
-        self._last: tuple[str, float] | None = None
-
-    def __enter__(self) -> "_Progress":
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("building text model: {task.description}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task(self.steps[0], total=len(self.steps))
-        return self
-
-    def __call__(self, name: str) -> None:
-        now = time.perf_counter()
-        if self._last is not None:
-            self.seconds[self._last[0]] = round(now - self._last[1], 2)
-        self._last = (name, now)
-        if self._bar is not None:
-            self._bar.update(self._task, description=name, completed=self._done)
-        self._done += 1
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=len(self.steps))
-            self._bar.stop()
+        for path in list_images(calib_dir)[:calib_size]:  # fail before the slow steps
+            load_rgb(path)
+    recipe = TextRecipe(spec.name, calib_dir=calib_dir, calib_size=calib_size, fidelity_screens=fidelity_screens)
+    return run_export(recipe, Path(out), precisions=precisions_t, backends=backends_t, force=force, progress=progress,
+                      fidelity=any(p != "fp32" for p in precisions_t))

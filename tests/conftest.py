@@ -30,9 +30,9 @@ TINY_EXPORT = dict(precisions=("fp32", "int8"), backends=("onnxruntime", "openvi
 
 
 def _export_tiny(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
-        pytest.skip("exporting a package needs the export extras (torch, transformers)")
-    from groundlite.export import export_owl
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "groundlite_export")):
+        pytest.skip("exporting a package needs the export toolchain and its extras (torch, transformers)")
+    from groundlite_export import export_owl
 
     out = tmp_path_factory.mktemp(f"pkg-{name}") / name
     return export_owl(random_init=name, out=out, **TINY_EXPORT)
@@ -58,8 +58,8 @@ def tiny_owlvit_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("writing a checkpoint needs the export extras (torch, transformers)")
     from transformers import CLIPTokenizer
 
-    from groundlite.export.random_init import build_random_model
-    from groundlite.export.tokenizer import PAD_TOKEN, clip_vocab_and_merges
+    from groundlite_export.random_init import build_random_model
+    from groundlite_export.tokenizer import PAD_TOKEN, clip_vocab_and_merges
 
     out = tmp_path_factory.mktemp("hf") / "owlvit-tiny"
     model, _ = build_random_model("tiny")

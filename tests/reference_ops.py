@@ -202,6 +202,56 @@ def fuzzy_find_one(text: str, phrase: str) -> tuple[float, int, int]:
     return max(0.0, 1.0 - d / len(phrase)), s, s - neg_len
 
 
+def fuzzy_find_all_one(text: str, phrase: str, max_distance: int, max_rows: int = 256) -> list[tuple[int, int, int]]:
+    """Brute force over every span: ``[(distance, start, end)]`` sorted by start (see ops.fuzzy_find_all).
+
+    Per end ``e`` the best span ending there (lowest distance, then earliest start) over every
+    non-empty ``text[s:e]``; keep the local minima of that distance over ``e`` within
+    ``max_distance``; take them greedily by (distance, |length - len(phrase)|, start, end)
+    without overlap, at most ``max_rows``.
+    """
+    n = len(text)
+    best = {e: min((levenshtein(text[s:e], phrase), s) for s in range(e)) for e in range(1, n + 1)}
+    inf = float("inf")
+    cands = []
+    for e in range(1, n + 1):
+        d, s = best[e]
+        left = best[e - 1][0] if e > 1 else inf
+        right = best[e + 1][0] if e < n else inf
+        if d <= max_distance and d <= left and d <= right:
+            cands.append((d, s, e))
+    cands.sort(key=lambda c: (c[0], abs(c[2] - c[1] - len(phrase)), c[1], c[2]))
+    taken: list[tuple[int, int, int]] = []
+    for d, s, e in cands:
+        if len(taken) == max_rows:
+            break
+        if all(e <= ts or te <= s for _, ts, te in taken):
+            taken.append((d, s, e))
+    return sorted(taken, key=lambda c: c[1])
+
+
+def fuzzy_find_all(texts, phrases, max_distance, max_rows: int = 256):
+    """Flat ``(region, phrase, distance, start, end)`` int64 arrays, as ops.fuzzy_find_all."""
+    rows = [(r, q, d, s, e) for r, text in enumerate(texts) for q, phrase in enumerate(phrases)
+            for d, s, e in fuzzy_find_all_one(text, phrase, int(max_distance[q]), max_rows)]
+    cols = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    return tuple(cols[:, k].copy() for k in range(5))
+
+
+def boxes_keep_in_image(boxes_xyxy, original_hw) -> np.ndarray:
+    """Indices of mapped, *unclipped* float32 boxes that are boxes of the image (ops.boxes_to_original's
+    ``return_keep``): centre in the closed image rectangle and positive clipped width and height."""
+    h, w = F32(original_hw[0]), F32(original_hw[1])
+    b = np.asarray(boxes_xyxy, F32).reshape(-1, 4)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cx = b[:, 0] * F32(0.5) + b[:, 2] * F32(0.5)
+        cy = b[:, 1] * F32(0.5) + b[:, 3] * F32(0.5)
+        cw = np.minimum(b[:, 2], w) - np.maximum(b[:, 0], F32(0))
+        ch = np.minimum(b[:, 3], h) - np.maximum(b[:, 1], F32(0))
+        ok = (cx >= 0) & (cx <= w) & (cy >= 0) & (cy <= h) & (cw > 0) & (ch > 0)
+    return np.flatnonzero(ok).astype(np.int64)
+
+
 def edit_similarity_one(a: str, b: str) -> float:
     if not a and not b:
         return 1.0

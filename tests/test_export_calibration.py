@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from groundlite.errors import CalibrationError
-from groundlite.export import calibration as cal
+from groundlite_export import calibration as cal
 
 
 def test_builtin_sets_are_real_photos_and_disjoint():

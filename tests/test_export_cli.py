@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from groundlite.export import cli as export_cli  # noqa: E402
+from groundlite_export import cli as export_cli  # noqa: E402
 
 
 @pytest.mark.parametrize("argv,fragment", [
@@ -56,7 +56,7 @@ def test_exclude_op_types_reaches_the_manifest(tmp_path):
 
 
 def test_text_subcommand_forwards_to_export_text(tmp_path, monkeypatch):
-    text = pytest.importorskip("groundlite.export.text")
+    text = pytest.importorskip("groundlite_export.text")
     calls = {}
 
     def spy(out, **kwargs):
@@ -67,5 +67,22 @@ def test_text_subcommand_forwards_to_export_text(tmp_path, monkeypatch):
     rc = export_cli.main(["text", "--out", str(tmp_path / "t"), "--precision", "int8", "--backends", "openvino",
                           "--calib-size", "3", "--force", "--no-progress"])
     assert rc == 0
-    assert calls == {"out": tmp_path / "t", "precisions": ("int8",), "backends": ("openvino",), "calib_dir": None,
-                     "calib_size": 3, "force": True, "progress": False}
+    assert calls == {"out": tmp_path / "t", "model": "text-ppocrv6", "precisions": ("int8",), "backends": ("openvino",),
+                     "install": False, "calib_dir": None, "calib_size": 3, "force": True, "progress": False}
+    calls.clear()
+    rc = export_cli.main(["text", "--install", "--model", "text-ppocrv4", "--precision", "fp32,bf16",
+                          "--backends", "openvino", "--fidelity-screens", "2", "--no-progress"])
+    assert rc == 0
+    assert calls == {"out": None, "model": "text-ppocrv4", "precisions": ("fp32", "bf16"), "backends": ("openvino",),
+                     "install": True, "calib_dir": None, "fidelity_screens": 2, "force": False, "progress": False}
+
+
+def test_text_subcommand_needs_out_or_install(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        export_cli.main(["text", "--out", str(tmp_path / "t"), "--install"])
+    with pytest.raises(SystemExit):
+        export_cli.main(["text"])
+    capsys.readouterr()  # argparse's usage lines
+    rc = export_cli.main(["text", "--out", str(tmp_path / "t"), "--precision", "fp16", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 6 and len(err) == 1 and "did you mean" in err[0] and not (tmp_path / "t").exists()

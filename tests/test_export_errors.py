@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from groundlite.errors import CalibrationError, ExportError  # noqa: E402
-from groundlite.export import export_owl  # noqa: E402
+from groundlite_export import export_owl  # noqa: E402
 
 FAST = dict(precisions="fp32", backends="onnxruntime", fidelity_images=0, progress=False)
 
@@ -65,7 +65,7 @@ def test_existing_out_needs_force(tmp_path):
     out = tmp_path / "pkg"
     out.mkdir()
     (out / "keep.txt").write_text("user data")
-    with pytest.raises(ExportError, match="pass --force"):
+    with pytest.raises(ExportError, match="pass force=True"):
         export_owl(random_init="tiny", out=out, **FAST)
     assert (out / "keep.txt").read_text() == "user data"
 
@@ -106,7 +106,7 @@ def test_missing_backend_library(tmp_path, monkeypatch):
 
 
 def test_model_id_without_hub_is_one_clear_line(tmp_path, monkeypatch):
-    from groundlite.export import owlvit
+    from groundlite_export import owlvit
 
     def offline(*args, **kwargs):
         raise OSError("We couldn't connect to the hub to load the files")

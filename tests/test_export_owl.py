@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from groundlite import schema  # noqa: E402
-from groundlite.export import calibration, fidelity  # noqa: E402
-from groundlite.export.random_init import build_random_model, weights_sha256  # noqa: E402
+from groundlite_export import calibration, fidelity  # noqa: E402
+from groundlite_export.random_init import build_random_model, weights_sha256  # noqa: E402
 from groundlite.package import open_package  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -204,7 +204,7 @@ def test_openvino_fp32_matches_onnxruntime_fp32(tiny_owlv2_package):
 
 
 def test_local_checkpoint_dir_exports_same_graphs_as_random_init(tiny_owlvit_hf_dir, tiny_owlvit_package, tmp_path):
-    from groundlite.export import export_owl
+    from groundlite_export import export_owl
 
     out = export_owl(str(tiny_owlvit_hf_dir), tmp_path / "from-dir", precisions="fp32", backends="onnxruntime",
                      fidelity_images=0, progress=False)
@@ -222,7 +222,7 @@ def test_local_checkpoint_dir_exports_same_graphs_as_random_init(tiny_owlvit_hf_
 
 
 def test_image_size_below_native_matches_interpolated_transformers(tmp_path):
-    from groundlite.export import export_owl
+    from groundlite_export import export_owl
 
     out = export_owl(random_init="tiny-owlv2", out=tmp_path / "small", image_size=64, precisions="fp32",
                      backends="onnxruntime", fidelity_images=0, progress=False)
@@ -245,7 +245,7 @@ def test_image_size_below_native_matches_interpolated_transformers(tmp_path):
 def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
     import tempfile
 
-    from groundlite.export import export_owl, quantize
+    from groundlite_export import export_owl, quantize
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -265,7 +265,7 @@ def test_interrupted_export_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_tensorrt_backend_points_at_onnx_files(tmp_path):
-    from groundlite.export import export_owl
+    from groundlite_export import export_owl
 
     out = export_owl(random_init="tiny", out=tmp_path / "trt", precisions="fp32,fp16,int8",
                      backends="onnxruntime,tensorrt", calib_size=2, fidelity_images=2, progress=False)
@@ -321,13 +321,13 @@ def test_int8_keeps_detection_heads_float_and_quantises_the_encoder(tiny_owlv2_p
 def test_low_detection_agreement_warns_loudly(tmp_path, monkeypatch, caplog):
     import logging
 
-    from groundlite.export import export_owl
+    from groundlite_export import export_owl
 
     monkeypatch.setattr(schema, "MIN_FIDELITY_AGREEMENT", 1.01)  # no artifact can reach it
-    with caplog.at_level(logging.WARNING, logger="groundlite.export"):
+    with caplog.at_level(logging.WARNING, logger="groundlite_export"):
         out = export_owl(random_init="tiny", out=tmp_path / "pkg", precisions="fp32,int8", backends="onnxruntime",
                          calib_size=2, fidelity_images=1, progress=False)
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     agreement = open_package(out).fidelity("onnxruntime", "int8")["detection_agreement"]
     assert warned == [f"onnxruntime:int8 reproduces only {agreement:.1%} of the FP32 detections (< 101%); "
-                      "try --calib-method, more --calib-size or --exclude-op-types, or ship FP32"]
+                      "try another calib_method, a larger calib_size or more exclude_op_types, or ship FP32"]

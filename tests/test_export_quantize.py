@@ -12,7 +12,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from groundlite.errors import CalibrationError, ExportError  # noqa: E402
-from groundlite.export import quantize  # noqa: E402
+from groundlite_export import quantize  # noqa: E402
 
 D = 32
 

@@ -12,7 +12,7 @@ import pytest
 
 regex = pytest.importorskip("regex")
 
-from groundlite.export import tokenizer as tk
+from groundlite_export import tokenizer as tk
 
 PHRASES = [
     "a photo of a cat", "A  Rocket!!", "astronaut's helmet", "two dogs, one ball", "the 3rd floor",

@@ -332,7 +332,7 @@ def test_auto_load_on_real_package_respects_fidelity_and_caches(package_dir, tmp
     cpu = [c for c in info.candidates if c.device == "cpu"]
     assert len(cpu) >= 2 and all(c.probe_ms is not None for c in cpu)  # really probed on this machine
     chosen = next(c for c in info.candidates if c.status == "chosen")
-    assert chosen.probe_ms == min(c.probe_ms for c in cpu)
+    assert chosen.probe_ms == min(c.probe_ms for c in cpu if c.status in ("chosen", "probed"))
     for c in info.candidates:  # every quantised candidate passed the gate ...
         if c.precision != "fp32":
             assert pkg.fidelity(c.backend, c.precision)["detection_agreement"] >= schema.MIN_FIDELITY_AGREEMENT

@@ -35,8 +35,8 @@ class Wrapped:
     def devices(self) -> list[str]:
         return list(self._devices) if self._devices is not None else self.inner.devices()
 
-    def load(self, path, device, *, threads=None):
-        return self.inner.load(path, "cpu" if self._devices is not None else device, threads=threads)
+    def load(self, path, device, *, threads=None, precision="fp32"):
+        return self.inner.load(path, "cpu" if self._devices is not None else device, threads=threads, precision=precision)
 
     def describe(self):
         return self.inner.describe()
@@ -47,7 +47,7 @@ class RaisesAtLoad(Wrapped):
         super().__init__(name, devices)
         self.exc = exc or RuntimeError(f"{name} driver crashed while compiling")
 
-    def load(self, path, device, *, threads=None):
+    def load(self, path, device, *, threads=None, precision="fp32"):
         raise self.exc
 
 
@@ -60,7 +60,7 @@ class _BrokenSession:
 
 
 class RaisesOnFirstRun(Wrapped):
-    def load(self, path, device, *, threads=None):
+    def load(self, path, device, *, threads=None, precision="fp32"):
         return _BrokenSession(super().load(path, device, threads=threads))
 
 

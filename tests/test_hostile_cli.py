@@ -1,5 +1,7 @@
-"""Hostile inputs through the ``groundlite`` command line: one ``error:`` line, the error's exit
-code, never a traceback (``tests/test_cli.py`` covers the ordinary argument errors)."""
+"""Hostile inputs through the ``groundlite`` command line: each bad image is one
+``error: PATH: <sentence>`` line with the error's exit code and the other images still run; a bad
+package is one ``error:`` line; never a traceback (``tests/test_cli.py`` covers the ordinary
+argument errors, ``tests/test_cli_inputs.py`` the IMAGE arguments)."""
 
 from __future__ import annotations
 
@@ -13,20 +15,18 @@ from pathlib import Path
 import pytest
 
 import bad_inputs as bad
+from groundlite.cli import main
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    exe = shutil.which("groundlite")
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from groundlite.cli import main; sys.exit(main())"]
     env = {**os.environ, "GROUNDLITE_CACHE_DIR": str(cwd / "cache")}
-    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "groundlite", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
-def _one_error_line(r: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, r.stderr
-    return errors[0]
+def _error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.slow
@@ -41,7 +41,8 @@ def test_bad_image_file(tiny_owlvit_package, tmp_path, name, code, needle):
     r = _cli("detect", str(path), "-p", "x", "--model", str(tiny_owlvit_package), "--backend", "onnxruntime",
              cwd=tmp_path)
     assert r.returncode == code, r.stderr
-    assert needle in _one_error_line(r)
+    (line,) = _error_lines(r.stderr)
+    assert line.startswith(f"error: {path}: ") and needle in line
 
 
 @pytest.mark.slow
@@ -56,4 +57,41 @@ def test_tampered_package(tiny_owlvit_package, tmp_path):
     img.write_bytes(bad.png())
     r = _cli("detect", str(img), "-p", "x", "--model", str(pkg), cwd=tmp_path)
     assert r.returncode == 4, r.stderr
-    assert "tokenizer.json" in _one_error_line(r)
+    (line,) = _error_lines(r.stderr)
+    assert "tokenizer.json" in line
+
+
+#: file name -> bytes, written into one directory; None marks the files that must fail
+HOSTILE_TREE = {
+    "[red]markup.png": bad.png,   # rich markup in a name is printed as is
+    "good.png": bad.png,
+    "zero.png": bad.empty_bytes,
+    "truncated.PNG": bad.truncated_png,
+    "pdf-in-disguise.jpg": bad.non_image_bytes,
+    "bomb.png": lambda: bad.ENCODED["bomb_png"](),
+    "notes.txt": lambda: b"plain text",
+}
+FAILING = ("bomb.png", "pdf-in-disguise.jpg", "truncated.PNG", "zero.png")
+
+
+def test_a_directory_of_hostile_files_reports_each_and_runs_the_rest(tmp_path, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, make in HOSTILE_TREE.items():
+        (d / name).write_bytes(make())
+    (d / "loop").symlink_to(d, target_is_directory=True)  # a link loop ends
+    (d / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    rc = main(["read", str(d), "--jsonl"])
+    out, err = capsys.readouterr()
+    assert rc == 3  # InvalidImageError
+    errors = _error_lines(err)
+    failing = sorted((*FAILING, "dangling.png"))
+    assert sorted(line.split(": ", 2)[1] for line in errors) == [str(d / n) for n in failing]
+    assert all(line.split(": ", 2)[2].startswith("expected ") for line in errors)
+    assert f"skipped: {d / 'notes.txt'} (not an image type)" in err.splitlines()
+    records = {Path(r["image"]).name: r for r in map(json.loads, out.splitlines())}
+    assert sorted(records) == sorted([*failing, "[red]markup.png", "good.png"])  # once each, despite the loop
+    assert records["good.png"]["error"] is None and records["[red]markup.png"]["error"] is None
+    # the table prints names verbatim (rich markup is off)
+    assert main(["read", str(d / "[red]markup.png")]) == 0
+    assert "[red]markup.png" in capsys.readouterr().out

@@ -22,7 +22,8 @@ import pytest
 import groundlite
 from groundlite.errors import (BackendError, GroundliteError, IntegrityError, ManifestError, NoBackendError,
                                SchemaVersionError, UnsafePathError)
-from groundlite.package import file_entry, sha256_file
+from groundlite.package import sha256_file
+from groundlite_export.package_writer import file_entry
 
 SDK = Path(groundlite.__file__).parent
 

@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 
 from groundlite import errors, schema
-from groundlite.package import (
-    Artifact,
-    atomic_write_bytes,
-    file_entry,
-    open_package,
-    safe_join,
-    sha256_file,
-    staging_dir,
-    write_manifest,
-)
+from groundlite.cache import atomic_write_bytes
+from groundlite.package import Artifact, open_package, safe_join, sha256_file
+from groundlite_export.package_writer import file_entry, staging_dir, write_manifest
 
 
 def _make_package(root: Path) -> Path:
@@ -246,7 +239,7 @@ def test_staging_dir_commits_on_success(tmp_path):
 def test_staging_dir_refuses_existing_without_force(tmp_path):
     out = tmp_path / "pkg"
     out.mkdir()
-    with pytest.raises(errors.ExportError, match="--force"):
+    with pytest.raises(errors.ExportError, match="force=True"):
         with staging_dir(out):
             pass
 
@@ -284,7 +277,7 @@ def test_staging_dir_sigint_in_subprocess_leaves_no_partial(tmp_path):
     out = tmp_path / "pkg"
     code = (
         "import time, sys\n"
-        "from groundlite.package import staging_dir\n"
+        "from groundlite_export.package_writer import staging_dir\n"
         f"with staging_dir({str(out)!r}) as tmp:\n"
         "    (tmp / 'partial.bin').write_bytes(b'x' * 1000)\n"
         "    print('ready', flush=True)\n"

@@ -68,15 +68,63 @@ def test_score_is_similarity_times_char_confidence() -> None:
 
 
 def test_absent_phrase_is_below_threshold() -> None:
-    assert match_phrases(LINES, ["elephant"], threshold=0.75) == []
-    # ... but does produce a weak fuzzy candidate when the threshold is low
-    assert match_phrases(LINES, ["elephant"], threshold=0.3)
+    assert match_phrases(LINES, ["elephant"], threshold=0.0) == []  # nothing within the edit bound
+    # a two-edit variant of a word on the screen is a weak candidate, found only at a low threshold
+    assert match_phrases(LINES, ["determxnx"], threshold=0.8) == []
+    (m,) = match_phrases(LINES, ["determxnx"], threshold=0.3)
+    assert m.lines == (1,) and m.similarity == pytest.approx(7 / 9, abs=1e-6)
 
 
-def test_one_match_per_phrase_and_line_labels_index_phrases() -> None:
+def test_labels_index_phrases_and_every_line_is_searched() -> None:
     lines = [_line(0, "the cat"), _line(1, "the dog")]
     matches = match_phrases(lines, ["dog", "the"], threshold=0.9)
     assert sorted((m.label, m.lines) for m in matches) == [(0, (1,)), (1, (0,)), (1, (1,))]
+
+
+def test_every_occurrence_on_a_line_is_returned() -> None:
+    line = "the cat and the dog and the bird"
+    matches = match_phrases([_line(0, line)], ["the"], threshold=0.9)
+    starts = sorted(int(round(float(m.xyxy[0]) / 10)) for m in matches)
+    assert starts == [i for i in range(len(line)) if line.startswith("the", i)] == [0, 12, 24]
+    assert all(m.whole_word for m in matches)
+
+
+def test_whole_word_outranks_a_match_inside_a_longer_word() -> None:
+    matches = match_phrases([_line(0, "These are the ones")], ["the"], threshold=0.5)
+    assert len(matches) == 2
+    best, other = matches
+    assert best.whole_word and not other.whole_word
+    np.testing.assert_allclose(best.xyxy, _chars(0, 10, 13))
+    np.testing.assert_allclose(other.xyxy, _chars(0, 0, 3))
+    assert best.score > other.score
+
+
+def test_a_dropped_space_is_found_from_the_character_geometry() -> None:
+    # the recogniser read "Tableof Contents" (no space after "Table") but the characters of "of"
+    # sit after a gap: centre steps of 10 px, and 25 px between "e" and "o"
+    text = "Tableof Contents"
+    x = np.array([10.0 * i + (15.0 if i >= 5 else 0.0) for i in range(len(text))], np.float32)
+    boxes = np.stack([x, np.zeros_like(x), x + 10, np.full_like(x, 20)], 1).astype(np.float32)
+    line = TextLine(text, 1.0, np.zeros((4, 2), np.float32), np.array([0, 0, 175, 20], np.float32), boxes,
+                    np.ones(len(text), np.float32))
+    (m,) = match_phrases([line], ["of"], threshold=0.5)
+    assert m.whole_word
+    (m,) = match_phrases([line], ["able"], threshold=0.5)
+    assert not m.whole_word
+
+
+def test_calibrated_scoring_replaces_the_raw_score() -> None:
+    from groundlite.text.scoring import Scoring, features
+
+    scoring = Scoring((2.0, 1.0, 1.5, -3.0), -1.0, 0.5, {})
+    lines = [_line(0, "These are the ones", score=0.9)]
+    raw = match_phrases(lines, ["the"], threshold=0.0)
+    cal = match_phrases(lines, ["the"], threshold=0.0, scoring=scoring)
+    assert len(raw) == len(cal) == 2
+    x = features([m.similarity for m in cal], [m.confidence for m in cal], [m.whole_word for m in cal],
+                 [m.n_chars for m in cal])
+    np.testing.assert_allclose([m.score for m in cal], scoring(x), rtol=1e-9)
+    assert [m.raw_score for m in cal] == pytest.approx([m.score for m in raw])
 
 
 def test_line_pair_used_only_when_match_crosses_the_break() -> None:

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "bind_util.hpp"
 #include "groundlite/boxes.hpp"
@@ -42,6 +43,26 @@ py::array_t<float> affine_boxes_f32(const carray<float>& boxes, float sx, float 
     return out;
 }
 
+// affine_boxes plus the indices of the boxes that are real boxes in the clip frame (boxes_in_frame,
+// decided on the mapped boxes before clipping).
+py::tuple affine_boxes_keep_f32(const carray<float>& boxes, float sx, float sy, float ox, float oy, bool clip,
+                                float clip_w, float clip_h) {
+    const auto info = boxes.request();
+    check_shape(info, "boxes_xyxy", {-1, 4}, "(N, 4)");
+    const auto n = static_cast<std::int64_t>(info.shape[0]);
+    py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(4)});
+    float* o = out.mutable_data();
+    const float* b = boxes.data();
+    std::vector<std::int64_t> keep;
+    {
+        py::gil_scoped_release nogil;
+        groundlite::affine_boxes(b, n, sx, sy, ox, oy, false, clip_w, clip_h, o);
+        groundlite::boxes_in_frame(o, n, clip_w, clip_h, keep);
+        if (clip) groundlite::clip_boxes(o, n, clip_w, clip_h);
+    }
+    return py::make_tuple(out, groundlite::bind::to_int64_array(keep));
+}
+
 }  // namespace
 
 void register_boxes(py::module_& m) {
@@ -50,4 +71,7 @@ void register_boxes(py::module_& m) {
     m.def("affine_boxes", &affine_boxes_f32, py::arg("boxes"), py::arg("sx"), py::arg("sy"), py::arg("ox"),
           py::arg("oy"), py::arg("clip"), py::arg("clip_w"), py::arg("clip_h"),
           "xyxy boxes mapped by x*sx+ox, y*sy+oy, optionally clipped.");
+    m.def("affine_boxes_keep", &affine_boxes_keep_f32, py::arg("boxes"), py::arg("sx"), py::arg("sy"),
+          py::arg("ox"), py::arg("oy"), py::arg("clip"), py::arg("clip_w"), py::arg("clip_h"),
+          "affine_boxes plus int64 indices of boxes with centre in the frame and positive clipped area.");
 }

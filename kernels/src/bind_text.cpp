@@ -1,5 +1,6 @@
-// Bindings for the text-model kernels: greedy CTC decoding and fuzzy phrase matching. Strings are
-// converted to UTF-32 (one element per code point) by pybind11 while the GIL is held.
+// Bindings for the text-model kernels: greedy CTC decoding and fuzzy phrase matching (best and all
+// occurrences). Strings are converted to UTF-32 (one element per code point) by pybind11 while the
+// GIL is held.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -76,6 +77,54 @@ py::tuple fuzzy_find_u32(const std::vector<std::u32string>& texts, const std::ve
     return py::make_tuple(sim, start, end);
 }
 
+py::tuple fuzzy_find_all_u32(const std::vector<std::u32string>& texts, const std::vector<std::u32string>& phrases,
+                             const carray<std::int64_t>& max_distance) {
+    for (std::size_t k = 0; k < phrases.size(); ++k) {
+        if (phrases[k].empty()) {
+            throw py::value_error("phrases: expected non-empty strings, got an empty string at index " +
+                                  std::to_string(k));
+        }
+    }
+    const auto info = max_distance.request();
+    const auto p = static_cast<py::ssize_t>(phrases.size());
+    if (info.ndim != 1 || info.shape[0] != p) {
+        throw py::value_error("max_distance: expected shape (" + std::to_string(p) + ",), one per phrase, got " +
+                              groundlite::bind::shape_str(info));
+    }
+    const std::int64_t* md = max_distance.data();
+    for (py::ssize_t k = 0; k < p; ++k) {
+        if (md[k] < 0) {
+            throw py::value_error("max_distance: expected edit counts >= 0, got " + std::to_string(md[k]) +
+                                  " at index " + std::to_string(k));
+        }
+    }
+    std::vector<std::int64_t> region, phrase, distance, start, end;
+    {
+        py::gil_scoped_release nogil;
+        groundlite::AllOccurrencesScratch scratch;
+        std::vector<groundlite::Occurrence> found;
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+            const auto& text = texts[i];
+            for (py::ssize_t j = 0; j < p; ++j) {
+                const auto& pat = phrases[static_cast<std::size_t>(j)];
+                found.clear();
+                groundlite::all_occurrences(text.data(), static_cast<std::int64_t>(text.size()), pat.data(),
+                                            static_cast<std::int64_t>(pat.size()), md[j],
+                                            groundlite::kMaxOccurrencesPerPair, scratch, found);
+                for (const auto& o : found) {
+                    region.push_back(static_cast<std::int64_t>(i));
+                    phrase.push_back(static_cast<std::int64_t>(j));
+                    distance.push_back(o.distance);
+                    start.push_back(o.start);
+                    end.push_back(o.end);
+                }
+            }
+        }
+    }
+    return py::make_tuple(to_int64_array(region), to_int64_array(phrase), to_int64_array(distance),
+                          to_int64_array(start), to_int64_array(end));
+}
+
 py::array_t<float> edit_similarity_u32(const std::vector<std::u32string>& a, const std::vector<std::u32string>& b) {
     const auto na = static_cast<py::ssize_t>(a.size());
     const auto nb = static_cast<py::ssize_t>(b.size());
@@ -109,6 +158,9 @@ void register_text(py::module_& m) {
           "Greedy CTC decode of float32 [B,T,C]; returns (labels, scores, start, end, offsets).");
     m.def("fuzzy_find", &fuzzy_find_u32, py::arg("texts"), py::arg("phrases"),
           "Best approximate occurrence of each phrase in each text: (similarity, start, end) [R,P].");
+    m.def("fuzzy_find_all", &fuzzy_find_all_u32, py::arg("texts"), py::arg("phrases"), py::arg("max_distance"),
+          "Every non-overlapping approximate occurrence: flat (region, phrase, distance, start, end) int64.");
+    m.attr("FUZZY_FIND_ALL_MAX_PER_PAIR") = groundlite::kMaxOccurrencesPerPair;
     m.def("edit_similarity", &edit_similarity_u32, py::arg("a"), py::arg("b"),
           "1 - levenshtein / max(len) for every pair, float32 [len(a), len(b)].");
 }

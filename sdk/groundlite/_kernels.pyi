@@ -29,6 +29,9 @@ def cxcywh_to_xyxy(boxes: npt.NDArray[np.float32], width: float, height: float, 
 def affine_boxes(
     boxes: npt.NDArray[np.float32], sx: float, sy: float, ox: float, oy: float, clip: bool, clip_w: float, clip_h: float,
 ) -> npt.NDArray[np.float32]: ...
+def affine_boxes_keep(
+    boxes: npt.NDArray[np.float32], sx: float, sy: float, ox: float, oy: float, clip: bool, clip_w: float, clip_h: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]: ...
 def preprocess(
     image: npt.NDArray[np.uint8], size: int, mode: str, mean: npt.NDArray[np.float32], std: npt.NDArray[np.float32],
     pad_value: float,
@@ -39,4 +42,8 @@ def ctc_greedy_decode(
 def fuzzy_find(
     texts: list[str], phrases: list[str],
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+FUZZY_FIND_ALL_MAX_PER_PAIR: int
+def fuzzy_find_all(
+    texts: list[str], phrases: list[str], max_distance: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 def edit_similarity(a: list[str], b: list[str]) -> npt.NDArray[np.float32]: ...

@@ -6,17 +6,35 @@ Everything in it can be deleted at any time. ``GROUNDLITE_CACHE_DIR`` overrides 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from .package import atomic_write_bytes
 
-__all__ = ["cache_dir", "JsonCache"]
+__all__ = ["cache_dir", "JsonCache", "atomic_write_bytes"]
 
 ENV_CACHE_DIR = "GROUNDLITE_CACHE_DIR"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def cache_dir(*parts: str) -> Path:

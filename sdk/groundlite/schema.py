@@ -1,6 +1,6 @@
 """The one place that defines tensor names, pre-processing constants and the manifest schema.
 
-Both the exporter (``groundlite.export``) and the runtime import from here, so a graph written by
+Both the exporter (``groundlite_export``) and the runtime import from here, so a graph written by
 one is always read correctly by the other.
 """
 
@@ -30,10 +30,16 @@ FAMILY_GRAPHS: Final = {
     "text": (GRAPH_TEXT_DETECTOR, GRAPH_TEXT_RECOGNIZER),
 }
 
-BACKENDS: Final = ("onnxruntime", "openvino", "tensorrt")
-PRECISIONS: Final = ("fp32", "fp16", "int8")
+#: THE table of backend names, in listing / preference order; every other module derives from it.
+BACKENDS: Final = ("tensorrt", "openvino", "onnxruntime")
 #: artifact file formats per backend
-BACKEND_FORMATS: Final = {"onnxruntime": "onnx", "openvino": "openvino-ir", "tensorrt": "onnx"}
+BACKEND_FORMATS: Final = {"tensorrt": "onnx", "openvino": "openvino-ir", "onnxruntime": "onnx"}
+#: ``bf16`` is an *inference* precision: the artifact holds FP32 weights and the backend computes in
+#: bfloat16 (OpenVINO's INFERENCE_PRECISION_HINT on CPUs with AVX-512 BF16 / AMX); it is measured and
+#: gated like any quantised artifact.
+PRECISIONS: Final = ("fp32", "fp16", "bf16", "int8")
+#: precisions that change numerics against FP32 and therefore need stored fidelity for ``auto``
+REDUCED_PRECISIONS: Final = ("fp16", "bf16", "int8")
 
 # --------------------------------------------------------------------------------------------
 # Tensor names (OWL-ViT / OWLv2)
@@ -85,6 +91,9 @@ ONNX_META_KEYS: Final = ("groundlite.family", "groundlite.graph", "groundlite.pr
 
 #: Default minimum detection agreement for ``precision="auto"`` to accept a quantised artifact.
 MIN_FIDELITY_AGREEMENT: Final = 0.95
+#: Largest loss of grounding accuracy (percentage points, measured on real data against the FP32
+#: artifact of the same package) that ``precision="auto"`` accepts, where a package stores it.
+MAX_ACCURACY_DROP_POINTS: Final = 0.5
 
 
 def fidelity_key(backend: str, precision: str) -> str:

@@ -62,7 +62,7 @@ def seed_corpus(directory: Path) -> None:
     """Write valid and near-valid manifests for the fuzzer to mutate."""
     import json
 
-    from groundlite.package import file_entry
+    from groundlite_export.package_writer import file_entry
 
     def entry(rel: str) -> dict:
         return file_entry(_ROOT, _ROOT / rel).to_dict()

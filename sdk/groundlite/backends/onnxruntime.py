@@ -4,6 +4,10 @@
 onnxruntime build has, ``npu`` the first of QNN / VitisAI / CoreML, ``cpu`` the CPU provider.
 Each chain ends with the CPU provider for nodes the accelerator does not take. (ONNX Runtime's own
 OpenVINO provider is not used: the native ``openvino`` backend reaches the same devices.)
+
+ONNX Runtime computes what the graph says (an FP16 or QDQ-INT8 graph carries its precision), so
+``precision`` only has to be one it can serve: ``bf16`` (an OpenVINO inference precision for FP32
+artifacts) is refused.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import BackendError, BackendUnavailableError
-from .base import device_kind
+from .base import check_precision, device_kind
 
-__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeSession", "PROVIDER_DEVICES"]
+__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeSession", "PROVIDER_DEVICES", "PRECISIONS"]
+
+#: precisions an ONNX Runtime session serves (each is the artifact graph's own arithmetic)
+PRECISIONS = ("fp32", "fp16", "int8")
 
 #: device kind -> providers that serve it, best first
 PROVIDER_DEVICES: dict[str, tuple[str, ...]] = {
@@ -102,8 +109,14 @@ class OnnxRuntimeBackend:
             f"got only {have}"
         )
 
-    def load(self, path: Path, device: str, *, threads: int | None = None) -> OnnxRuntimeSession:
-        """Create an ``InferenceSession`` for the ONNX file at ``path`` on ``device``."""
+    def load(self, path: Path, device: str, *, threads: int | None = None,
+             precision: str = "fp32") -> OnnxRuntimeSession:
+        """Create an ``InferenceSession`` for the ONNX file at ``path`` on ``device``.
+
+        ``precision`` is the artifact's (``fp32``, ``fp16``, ``int8``); ``bf16`` raises
+        :class:`BackendUnavailableError`.
+        """
+        check_precision(self.name, precision, PRECISIONS)
         try:
             import onnxruntime as ort
         except ImportError as e:

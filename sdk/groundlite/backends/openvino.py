@@ -2,6 +2,14 @@
 
 A compiled model is shared; each call borrows an infer request from a pool (created on demand),
 so one session serves many threads without two of them touching the same request.
+
+``precision`` (the artifact's manifest precision) sets ``INFERENCE_PRECISION_HINT``: on CPU,
+``fp32`` and ``int8`` compute in ``f32`` (OpenVINO would otherwise pick bf16 by itself on CPUs that
+have it, and the artifact's fidelity was measured in f32), ``bf16`` in ``bf16`` — refused with
+:class:`BackendUnavailableError` where the CPU's ``OPTIMIZATION_CAPABILITIES`` lack ``BF16`` (OpenVINO
+would silently compute in f32 instead) — and ``fp16`` in ``f16`` where the device lists ``FP16``
+(else f32 on CPU). On GPU/NPU ``fp16`` asks for ``f16`` where listed; other precisions keep the
+plug-in's default; ``bf16`` is a CPU-only precision here.
 """
 
 from __future__ import annotations
@@ -14,9 +22,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import BackendError, BackendUnavailableError
+from .base import check_precision, device_kind
 from .onnxruntime import _first_line
 
-__all__ = ["OpenVinoBackend", "OpenVinoSession"]
+__all__ = ["OpenVinoBackend", "OpenVinoSession", "PRECISIONS"]
+
+#: precisions an OpenVINO session serves
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 def _ov_device(device: str) -> str:
@@ -65,6 +77,7 @@ class OpenVinoBackend:
         self._lock = threading.Lock()
         self._core: Any = None
         self._devices: list[str] | None = None
+        self._capabilities: dict[str, frozenset[str]] = {}
 
     def _get_core(self) -> Any:
         with self._lock:
@@ -96,17 +109,50 @@ class OpenVinoBackend:
             self._devices = found
         return list(self._devices)
 
-    def load(self, path: Path, device: str, *, threads: int | None = None) -> OpenVinoSession:
-        """Read the IR (``.xml`` + ``.bin``) or ONNX at ``path`` and compile it for ``device``."""
+    def capabilities(self, device: str) -> frozenset[str]:
+        """The device's ``OPTIMIZATION_CAPABILITIES`` (e.g. ``{"FP32", "INT8", "BF16"}``); empty if unknown."""
+        ov_name = _ov_device(device)
+        if ov_name not in self._capabilities:
+            try:
+                raw = self._get_core().get_property(ov_name, "OPTIMIZATION_CAPABILITIES")
+                caps = frozenset(str(c).upper() for c in raw)
+            except Exception:  # an absent device or a plug-in without the property
+                caps = frozenset()
+            self._capabilities[ov_name] = caps
+        return self._capabilities[ov_name]
+
+    def inference_precision(self, device: str, precision: str) -> str | None:
+        """The ``INFERENCE_PRECISION_HINT`` for ``precision`` on ``device`` (``None``: the plug-in's default).
+
+        Raises :class:`BackendUnavailableError` for ``bf16`` off the CPU or on a CPU without BF16.
+        """
+        check_precision(self.name, precision, PRECISIONS)
+        cpu = device_kind(device) == "cpu"
+        if precision == "bf16":
+            if not cpu:
+                raise BackendUnavailableError(f"expected a cpu device for openvino bf16, got {device!r}")
+            if "BF16" not in self.capabilities(device):
+                raise BackendUnavailableError(
+                    "expected a CPU with BF16 (OPTIMIZATION_CAPABILITIES listing BF16) for openvino bf16, "
+                    f"got {sorted(self.capabilities(device))}")
+            return "bf16"
+        if precision == "fp16" and "FP16" in self.capabilities(device):
+            return "f16"
+        return "f32" if cpu else None
+
+    def load(self, path: Path, device: str, *, threads: int | None = None, precision: str = "fp32") -> OpenVinoSession:
+        """Read the IR (``.xml`` + ``.bin``) or ONNX at ``path`` and compile it for ``device``.
+
+        ``precision`` (the manifest's) picks the inference precision (see the module docstring).
+        """
         try:
             core = self._get_core()
         except Exception as e:
             raise BackendUnavailableError(f"expected openvino to be installed, got: {_first_line(e)}") from None
         config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
-        if device.startswith("cpu"):
-            # OpenVINO would otherwise run "fp32" graphs in bf16 on CPUs that have it; the precision
-            # is a property of the artifact (and its measured fidelity), so keep f32 arithmetic
-            config["INFERENCE_PRECISION_HINT"] = "f32"
+        hint = self.inference_precision(device, precision)
+        if hint is not None:
+            config["INFERENCE_PRECISION_HINT"] = hint
         if threads:
             config["NUM_STREAMS"] = "1"
             if device.startswith("cpu"):

@@ -1,42 +1,32 @@
 """TensorRT backend: engines built on the target from the package's ONNX, cached per GPU + version.
 
-Engine building and execution live in ``groundlite.export.tensorrt`` (it needs tensorrt and a CUDA
-runtime, neither of which the thin runtime depends on). This module only probes for them and
-forwards ``load``; where either is missing the backend reports itself unavailable.
+Engine building, the engine cache and the session live beside this file in
+``_tensorrt_engine.py``; they need tensorrt and cuda-python (neither a dependency of the thin
+runtime), import them lazily, and never read the graph with the ``onnx`` package: the precision is
+the manifest's, passed to :meth:`TensorRtBackend.load`. Where tensorrt, cuda-python or an NVIDIA GPU
+is missing the backend reports itself unavailable.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from pathlib import Path
-from typing import Any
 
 from ..cache import cache_dir
 from ..errors import BackendError, BackendUnavailableError
-from .base import Session
+from . import _tensorrt_engine as engine
+from .base import Session, check_precision
 from .onnxruntime import _first_line
 
-__all__ = ["TensorRtBackend"]
+__all__ = ["TensorRtBackend", "PRECISIONS"]
 
-_HELPERS = "groundlite.export.tensorrt"
+PRECISIONS = engine.PRECISIONS
 
 
 class TensorRtBackend:
-    """The ``tensorrt`` backend; available only with tensorrt, an NVIDIA GPU and the engine helpers."""
+    """The ``tensorrt`` backend; available only with tensorrt, cuda-python and an NVIDIA GPU."""
 
     name = "tensorrt"
-
-    def _helpers(self) -> Any:
-        if importlib.util.find_spec("tensorrt") is None:
-            raise BackendUnavailableError("expected the tensorrt package for the tensorrt backend, got none installed")
-        try:
-            module = importlib.import_module(_HELPERS)
-        except ImportError as e:
-            raise BackendUnavailableError(f"expected {_HELPERS} to import, got: {_first_line(e)}") from None
-        if not hasattr(module, "load_engine_session"):
-            raise BackendUnavailableError(f"expected {_HELPERS}.load_engine_session, got a module without it")
-        return module
 
     def is_available(self) -> bool:
         try:
@@ -45,19 +35,21 @@ class TensorRtBackend:
             return False
 
     def devices(self) -> list[str]:
-        try:
-            helpers = self._helpers()
-            count = int(helpers.cuda_device_count()) if hasattr(helpers, "cuda_device_count") else 1
-        except Exception:
+        if importlib.util.find_spec("tensorrt") is None:
             return []
-        return ["gpu"] + [f"gpu:{i}" for i in range(1, count)]
+        count = engine.cuda_device_count()
+        return (["gpu"] + [f"gpu:{i}" for i in range(1, count)]) if count > 0 else []
 
-    def load(self, path: Path, device: str, *, threads: int | None = None) -> Session:
-        """Build (or reuse the cached) engine for the ONNX at ``path`` and wrap it as a session."""
-        helpers = self._helpers()
+    def load(self, path: Path, device: str, *, threads: int | None = None, precision: str = "fp32") -> Session:
+        """Build (or reuse the cached) engine for the ONNX at ``path`` at ``precision`` and wrap it.
+
+        ``precision`` is the artifact's manifest precision (``fp32``, ``fp16``, ``int8``; ``bf16``
+        raises :class:`BackendUnavailableError`); ``threads`` does not apply to a GPU engine.
+        """
+        check_precision(self.name, precision, PRECISIONS)
         try:
-            return helpers.load_engine_session(Path(path), device, cache_dir=cache_dir("tensorrt"))
-        except BackendError:
+            return engine.load_engine_session(Path(path), device, precision=precision, cache_dir=cache_dir("tensorrt"))
+        except (BackendError, BackendUnavailableError):
             raise
         except Exception as e:
             raise BackendError(f"expected tensorrt to load {Path(path).name} on {device}, got: {_first_line(e)}") from e

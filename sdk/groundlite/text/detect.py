@@ -14,25 +14,87 @@ import pyclipper
 
 from .config import TextConfig
 
-__all__ = ["prepare_detector_input", "boxes_from_probability", "order_quad", "quads_to_xyxy"]
+__all__ = ["prepare_detector_input", "boxes_from_probability", "order_quad", "quads_to_xyxy", "base_scale",
+           "tile_grid", "merge_seam_cuts", "detector_size"]
 
 
-def _detector_size(h: int, w: int, cfg: TextConfig) -> tuple[int, int]:
-    scale = min(cfg.det_side / max(h, w), cfg.det_max_upscale)
+def base_scale(h: int, w: int, cfg: TextConfig) -> float:
+    """Detector scale before any text-size probe: small images are enlarged to ``cfg.det_side``
+    (at most ``cfg.det_max_upscale`` times); everything else starts at native scale."""
+    long = max(h, w)
+    if long <= cfg.det_side:
+        return float(min(cfg.det_side / long, cfg.det_max_upscale))
+    return 1.0
+
+
+def detector_size(h: int, w: int, scale: float, cfg: TextConfig) -> tuple[int, int]:
+    """Detector input (rows, cols) for an ``h x w`` image at ``scale``: multiples of 32, at least
+    ``cfg.det_min_side``."""
     rh = max(cfg.det_min_side, int(round(h * scale / 32)) * 32)
     rw = max(cfg.det_min_side, int(round(w * scale / 32)) * 32)
     return rh, rw
 
 
-def prepare_detector_input(bgr: np.ndarray, cfg: TextConfig) -> np.ndarray:
+def _spans(n: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    if n <= size:
+        return [(0, n)]
+    step = size - overlap
+    starts = list(range(0, n - size, step)) + [n - size]
+    return [(x, x + size) for x in dict.fromkeys(starts)]
+
+
+def tile_grid(h: int, w: int, cfg: TextConfig) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(y0, y1, x0, x1)`` covering an ``h x w`` detector-scale image: at most
+    ``cfg.det_tile`` on a side, neighbours sharing ``cfg.det_tile_overlap`` pixels (one tile when it fits)."""
+    return [(y0, y1, x0, x1) for y0, y1 in _spans(h, cfg.det_tile, cfg.det_tile_overlap)
+            for x0, x1 in _spans(w, cfg.det_tile, cfg.det_tile_overlap)]
+
+
+def merge_seam_cuts(xyxy: np.ndarray, cut: np.ndarray, gap: float = 4.0) -> list[list[int]]:
+    """Groups of box indices to join: boxes on the same text row (vertical overlap >= half the
+    smaller height) that touch or overlap horizontally (within ``gap`` px), at least one of each
+    joined pair being cut by a vertical tile seam (``cut[i]``). Every index appears in one group."""
+    n = len(xyxy)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    idx = np.nonzero(cut)[0]
+    for i in idx.tolist():
+        a = xyxy[i]
+        ha = a[3] - a[1]
+        for j in range(n):
+            if j == i:
+                continue
+            b = xyxy[j]
+            v = min(a[3], b[3]) - max(a[1], b[1])
+            if v < 0.5 * min(ha, b[3] - b[1]):
+                continue
+            if b[0] > a[2] + gap or a[0] > b[2] + gap:
+                continue
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def prepare_detector_input(bgr: np.ndarray, cfg: TextConfig, scale: float | None = None) -> np.ndarray:
     """Resize and normalise a BGR uint8 image ``[H,W,3]`` for the detector.
 
-    Returns float32 ``[1,3,h,w]`` with ``h``, ``w`` multiples of 32 (long side ``cfg.det_side``,
-    small images enlarged at most ``cfg.det_max_upscale`` times).
+    Returns float32 ``[1,3,h,w]`` with ``h``, ``w`` multiples of 32, at ``scale`` detector pixels
+    per image pixel (default :func:`base_scale`).
     """
     h, w = bgr.shape[:2]
-    rh, rw = _detector_size(h, w, cfg)
-    resized = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_LINEAR if rw < w else cv2.INTER_CUBIC)
+    rh, rw = detector_size(h, w, base_scale(h, w, cfg) if scale is None else scale, cfg)
+    if (rh, rw) == (h, w):
+        resized = bgr
+    else:
+        resized = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_LINEAR if rw < w else cv2.INTER_CUBIC)
     mean = np.asarray(cfg.det_mean, np.float32) * 255.0
     inv_std = 1.0 / (np.asarray(cfg.det_std, np.float32) * 255.0)
     x = (resized.astype(np.float32) - mean) * inv_std
