@@ -355,7 +355,8 @@ class OvGraph:
         self.compiled = core.compile_model(str(path), "CPU", config)
         self.request = self.compiled.create_infer_request()
         #: what the plug-in actually runs (it falls back to f32 on CPUs without BF16 support)
-        self.inference_precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.inference_precision = str(getattr(hint, "to_string", lambda: hint)())
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return np.array(self.request.infer([x])[0])
@@ -607,6 +608,16 @@ class Context:
     #: (row, graph, input): every variant is timed at the end, interleaved (see interleaved_ms)
     timers: list[tuple[dict[str, Any], Any, np.ndarray]] = field(default_factory=list)
 
+    def checkpoint(self) -> None:
+        """Save what is measured so far (a run cut short still leaves its rows for ``--merge``)."""
+        from groundlite.cache import atomic_write_bytes
+
+        graphs = "+".join(sorted(self.args.graphs.split(",")))
+        state = {"rows": self.rows, "sqnr": self.sqnr, "chosen": self.chosen, "notes": self.notes,
+                 "data": self.data.description, "load_start": os.getloadavg(), "load_end": os.getloadavg(),
+                 "seconds": math.nan, "partial": True}
+        atomic_write_bytes(self.work / f"state.{graphs}.partial.json", json.dumps(state, default=float).encode())
+
     def log(self, msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -640,6 +651,7 @@ def study_recognizer(ctx: Context) -> None:
              "ms": math.nan, "timing_input": "8x3x48x320"}
         ctx.rows.append(r)
         ctx.timers.append((r, graph_, x_time))
+        ctx.checkpoint()
         ctx.log(f"  {backend} {precision} {variant}: CER {r['cer']:.4f} word acc {r['word_accuracy']:.4f} "
                 f"lines {r['line_exact']:.3f}")
         return r
@@ -727,6 +739,7 @@ def study_detector(ctx: Context) -> None:
              "timing_input": "1x3x1088x1920"}
         ctx.rows.append(r)
         ctx.timers.append((r, graph_, x_time))
+        ctx.checkpoint()
         ctx.log(f"  {backend} {precision} {variant}: agreement {r['box_agreement']:.4f} "
                 f"({r['boxes']}/{r['boxes_fp32']} boxes) MAE {mae:.5f}")
         return r
@@ -804,7 +817,8 @@ def keep_float_document(ctx: Context) -> dict[str, Any]:
     for r in ctx.rows:
         key = f"{r['graph']}/{r['backend']}/{r['precision']}/{r['variant']}"
         keys = ("cer", "word_accuracy", "line_exact", "ms") if "cer" in r else ("box_agreement", "prob_mae", "ms")
-        measured[key] = {k: round(float(r[k]), 5) for k in keys} | {"kept_float": r["kept_float"]}
+        measured[key] = {k: (None if math.isnan(float(r[k])) else round(float(r[k]), 5)) for k in keys} | {
+            "kept_float": r["kept_float"]}
     doc["measured"] = {
         "targets": {"recognizer_cer_vs_fp32": TARGET_CER, "recognizer_word_accuracy_vs_fp32": TARGET_WORD_ACCURACY,
                     "detector_box_agreement_iou0.5": TARGET_BOX_AGREEMENT},
@@ -875,7 +889,7 @@ def report(ctx: Context, load_start: tuple[float, ...], load_end: tuple[float, .
         table = []
         for r in rows:
             t = {"backend": r["backend"], "precision": r["precision"], "variant": r["variant"], "kept float": r["kept_float"],
-                 "runs as": r.get("runs_as") or "—",
+                 "runs as": re.sub(r"<Type: '(\w+)'>", r"\1", str(r.get("runs_as") or "—")),
                  f"ms ({r['timing_input']})": r["ms"]}
             if is_rec:
                 t |= {"CER vs FP32": f"{r['cer']:.2%}", "word acc": f"{r['word_accuracy']:.2%}",
@@ -927,12 +941,44 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def rechoose(ctx: Context) -> None:
+    """Per graph and backend, prefer any measured INT8 variant that meets the graph's target with no
+    more float layers than the greedy choice, or — when none meets it — the closest one. The
+    exporter's own edge set is a candidate too: SQNR ranks layers by *local* noise and can miss an
+    output layer whose small error matters most. A backend's rows carry that backend's node names."""
+    from groundlite import schema
+
+    for graph, passes in ((schema.GRAPH_TEXT_DETECTOR, det_passes), (schema.GRAPH_TEXT_RECOGNIZER, rec_passes)):
+        for backend in list(ctx.chosen.get(graph, {})):
+            rows = [r for r in ctx.rows if r["graph"] == graph and r["backend"] == backend and r["precision"] == "int8"]
+            if not rows:
+                continue
+            current = next((r for r in rows if anchored(r["kept"]) == ctx.chosen[graph][backend]), None)
+            good = sorted((r for r in rows if passes(r)), key=lambda r: r["kept_float"])
+            if good:
+                if current is not None and passes(current) and current["kept_float"] <= good[0]["kept_float"]:
+                    continue
+                pick = good[0]
+            else:  # nothing passes: the best trade-off of every measured variant
+                quality = (lambda r: (-r["cer"], -r["kept_float"])) if "cer" in rows[0] else (
+                    lambda r: (r["box_agreement"], -r["kept_float"]))
+                pick = max(rows, key=quality)
+                if pick is current:
+                    continue
+            ctx.chosen[graph][backend] = anchored(pick["kept"])
+            ctx.notes.append(f"{graph} / {backend}: keep-float set = the '{pick['variant']}' variant "
+                             f"({pick['kept_float']} layers): "
+                             + ("the fewest float layers among the measured variants that meet the target." if good else
+                                "no measured variant meets the target; this one comes closest."))
+
+
 def _finish(ctx: Context, load_start: tuple[float, ...], load_end: tuple[float, ...], seconds: float) -> None:
     """Write the report, the JSON lines and (``--write-assets``) the keep-float file."""
     from groundlite import schema
     from groundlite.cache import atomic_write_bytes
 
     args = ctx.args
+    rechoose(ctx)
     doc = keep_float_document(ctx)
     atomic_write_bytes(args.out, report(ctx, load_start, load_end, seconds).encode())
     append_jsonl(args.out.with_suffix(".jsonl"), [{"bench": "quant_sensitivity", "quick": args.quick,
@@ -943,7 +989,7 @@ def _finish(ctx: Context, load_start: tuple[float, ...], load_end: tuple[float, 
         if schema.GRAPH_TEXT_DETECTOR not in doc[MODEL] or schema.GRAPH_TEXT_RECOGNIZER not in doc[MODEL]:
             raise SystemExit("error: expected both graphs studied before writing the keep-float file, got "
                              f"{sorted(doc[MODEL])}")
-        atomic_write_bytes(ASSET, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        atomic_write_bytes(ASSET, (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
         ctx.log(f"wrote {ASSET}")
     else:
         atomic_write_bytes(ctx.work / "text_int8_keep_float.json", (json.dumps(doc, indent=2) + "\n").encode())

@@ -152,3 +152,34 @@ def test_screens_without_labels_take_the_generators_page_split(tmp_path):
     assert [(r["image"].split("/")[1].rsplit("-1280x800", 1)[0], r["split"]) for r in rows] == sorted(want.items())
     _, screens = qs.load_screens(tmp_path, None, False, max_side=128)
     assert sorted(s.name.rsplit("-1280x800", 1)[0] for s in screens) == sorted(keys[:2])  # 64 and 128 px wide
+
+
+def test_rechoose_prefers_a_passing_variant_over_a_failing_greedy_choice():
+    def row(variant, kept, agreement):
+        return {"graph": "text_detector", "backend": "onnxruntime", "precision": "int8", "variant": variant,
+                "kept": kept, "kept_float": len(kept), "box_agreement": agreement}
+
+    ctx = qs.Context(args=None, work=None, g=None, data=None, paths={})
+    ctx.rows = [row("greedy: 0", [], 0.97), row("greedy: 2", ["x", "y"], 0.98), row("edge", ["first", "last"], 0.995),
+                row("greedy: 8", list("abcdefgh"), 0.999)]
+    ctx.chosen = {"text_detector": {"onnxruntime": qs.anchored(["x", "y"])}}
+    qs.rechoose(ctx)
+    assert ctx.chosen["text_detector"]["onnxruntime"] == ["^first$", "^last$"]
+    # a passing choice with fewer float layers is left alone
+    ctx.chosen = {"text_detector": {"onnxruntime": []}}
+    ctx.rows[0]["box_agreement"] = 0.99
+    qs.rechoose(ctx)
+    assert ctx.chosen["text_detector"]["onnxruntime"] == []
+
+
+def test_rechoose_takes_the_closest_variant_when_none_passes():
+    def row(variant, kept, cer):
+        return {"graph": "text_recognizer", "backend": "onnxruntime", "precision": "int8", "variant": variant,
+                "kept": kept, "kept_float": len(kept), "cer": cer, "word_accuracy": 0.95}
+
+    ctx = qs.Context(args=None, work=None, g=None, data=None, paths={})
+    ctx.rows = [row("greedy: 0", [], 0.0083), row("edge", ["c0", "mm"], 0.0054), row("greedy: 4", list("abcd"), 0.0059)]
+    ctx.chosen = {"text_recognizer": {"onnxruntime": qs.anchored(list("abcd"))}}
+    qs.rechoose(ctx)
+    assert ctx.chosen["text_recognizer"]["onnxruntime"] == ["^c0$", "^mm$"]
+    assert "no measured variant meets the target" in ctx.notes[-1]

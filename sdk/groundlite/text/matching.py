@@ -120,20 +120,50 @@ def _geometric_starts(line: LineText, norm: NormalizedText) -> np.ndarray:
     return starts
 
 
+def _line_pairs(lines: Sequence[LineText]) -> list[tuple[int, int]]:
+    """Pairs (i, j) of lines a phrase may wrap across: consecutive in reading order, and each line
+    with the nearest line just below it that overlaps it horizontally (a wrapped heading or table
+    cell whose continuation is not next in reading order because a neighbouring column is)."""
+    pairs = {(i, i + 1) for i in range(len(lines) - 1)}
+    boxes = []
+    for line in lines:
+        b = np.asarray(getattr(line, "xyxy", None) if getattr(line, "xyxy", None) is not None else
+                       _bounds(line.char_xyxy), np.float64).reshape(-1)
+        boxes.append(b if len(b) == 4 else np.zeros(4))
+    if len(boxes) > 1:
+        xyxy = np.stack(boxes)
+        h = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-6)
+        for i in range(len(lines)):
+            below = (xyxy[:, 1] > xyxy[i, 1] + 0.5 * h[i]) & (xyxy[:, 1] - xyxy[i, 3] < 0.8 * h[i]) \
+                & (xyxy[:, 0] < xyxy[i, 2]) & (xyxy[:, 2] > xyxy[i, 0])
+            below[i] = False
+            cand = np.nonzero(below)[0]
+            if len(cand):
+                j = int(cand[np.argmin(xyxy[cand, 1])])
+                pairs.add((i, j))
+    return sorted(pairs)
+
+
+def _bounds(char_xyxy: np.ndarray) -> np.ndarray:
+    b = np.asarray(char_xyxy, np.float64).reshape(-1, 4)
+    if not len(b):
+        return np.zeros(4)
+    return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+
+
 def _regions(lines: Sequence[LineText], norm_lines: list[NormalizedText]) -> list[_Region]:
     regions = []
     starts = [_geometric_starts(line, n) if n.text else n.word_start for line, n in zip(lines, norm_lines)]
     for i, n in enumerate(norm_lines):
         if n.text:
             regions.append(_Region((i,), n.text, np.full(len(n.text), i), n.index, starts[i], len(n.text)))
-    for i in range(len(norm_lines) - 1):
-        a, b = norm_lines[i], norm_lines[i + 1]
+    for i, j in _line_pairs(lines):
+        a, b = norm_lines[i], norm_lines[j]
         if a.text and b.text:
-            second = starts[i + 1].copy()
             regions.append(_Region(
-                (i, i + 1), a.text + b.text,
-                np.concatenate([np.full(len(a.text), i), np.full(len(b.text), i + 1)]),
-                np.concatenate([a.index, b.index]), np.concatenate([starts[i], second]), len(a.text),
+                (i, j), a.text + b.text,
+                np.concatenate([np.full(len(a.text), i), np.full(len(b.text), j)]),
+                np.concatenate([a.index, b.index]), np.concatenate([starts[i], starts[j]]), len(a.text),
             ))
     return regions
 

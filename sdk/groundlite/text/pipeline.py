@@ -23,7 +23,7 @@ from .detect import (base_scale, boxes_from_probability, detector_size, merge_se
 from .lines import TextLine, reading_order
 from .matching import check_phrases, match_phrases
 from .ocr_cache import ContentCache, content_key
-from .recognize import char_boxes, crop_line, decode, plan_batches, prepare_batch
+from .recognize import char_boxes, crop_line, decode, plan_batches, prepare_batch, split_long
 from .scoring import Scoring
 
 __all__ = ["TextGrounder", "DEFAULT_THRESHOLD", "load_charset", "OCR_CACHE_SIZE"]
@@ -188,24 +188,45 @@ class TextGrounder:
 
     def _recognize_bgr(self, bgr: np.ndarray, quads: np.ndarray) -> list[TextLine]:
         cfg = self.config
-        crops = [crop_line(bgr, q) for q in quads]
+        # lines longer than the recogniser's widest input are read in pieces cut at word gaps,
+        # then joined back into one TextLine (a space between pieces)
+        crops, owner = [], []
+        for i, q in enumerate(quads):
+            for piece in split_long(crop_line(bgr, q), cfg.rec_max_ratio):
+                crops.append(piece)
+                owner.append(i)
         ratios = [c.image.shape[1] / max(1, c.image.shape[0]) for c in crops]
-        results: list[TextLine | None] = [None] * len(crops)
+        parts: list[tuple[str, np.ndarray, np.ndarray] | None] = [None] * len(crops)
         for idx, width in plan_batches(ratios, cfg):
             batch, used = prepare_batch([crops[i].image for i in idx], width, cfg)
             probs = self._rec.run({cfg.rec_input: batch})[cfg.rec_output]
             for b, dec in enumerate(decode(probs, cfg.blank_index)):
                 i = int(idx[b])
                 text = "".join(self.charset[int(k)] for k in dec.labels)
-                results[i] = TextLine(
-                    text=text,
-                    score=float(dec.scores.mean()) if len(dec.scores) else 0.0,
-                    quad=quads[i],
-                    xyxy=quads_to_xyxy(quads[i][None])[0],
-                    char_xyxy=_clip(char_boxes(dec, width, int(used[b]), crops[i]), bgr.shape),
-                    char_scores=np.asarray(dec.scores, np.float32),
-                )
-        return [r for r in results if r is not None]
+                parts[i] = (text, _clip(char_boxes(dec, width, int(used[b]), crops[i]), bgr.shape),
+                            np.asarray(dec.scores, np.float32))
+        results = []
+        for i, q in enumerate(quads):
+            mine = [p for p, o in zip(parts, owner) if o == i and p is not None and p[0]]
+            if not mine:
+                continue
+            text, boxes, scores = mine[0]
+            for t, bx, sc in mine[1:]:
+                gap = np.array([[boxes[-1, 2], min(boxes[-1, 1], bx[0, 1]), bx[0, 0], max(boxes[-1, 3], bx[0, 3])]],
+                               np.float32) if len(boxes) and len(bx) else np.zeros((1, 4), np.float32)
+                sep = "" if text.endswith(" ") or t.startswith(" ") else " "
+                text += sep + t
+                boxes = np.concatenate([boxes, gap, bx] if sep else [boxes, bx])
+                scores = np.concatenate([scores, np.ones(1, np.float32), sc] if sep else [scores, sc])
+            results.append(TextLine(
+                text=text,
+                score=float(scores.mean()) if len(scores) else 0.0,
+                quad=q,
+                xyxy=quads_to_xyxy(q[None])[0],
+                char_xyxy=boxes.astype(np.float32),
+                char_scores=scores.astype(np.float32),
+            ))
+        return results
 
     def read(self, image: Any) -> list[TextLine]:
         """Every recognised line of ``image`` in reading order (top-to-bottom, left-to-right).

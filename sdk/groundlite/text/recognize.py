@@ -19,7 +19,8 @@ import numpy as np
 
 from .config import TextConfig
 
-__all__ = ["LineCrop", "crop_line", "prepare_batch", "plan_batches", "char_boxes", "DecodedLine", "decode", "ink_band"]
+__all__ = ["LineCrop", "crop_line", "prepare_batch", "plan_batches", "char_boxes", "DecodedLine", "decode", "ink_band",
+           "split_long"]
 
 #: recogniser widths are rounded up to a multiple of this (fewer distinct shapes → cached kernels)
 WIDTH_BUCKET = 32
@@ -102,6 +103,50 @@ def prepare_batch(crops: Sequence[np.ndarray], width: int, cfg: TextConfig) -> t
     return batch, used
 
 
+def split_long(crop: LineCrop, max_ratio: float) -> list[LineCrop]:
+    """Cut a line crop wider than ``max_ratio`` heights into pieces at gaps between words.
+
+    A 3840-px screen has lines 150 heights long; squeezed into the recogniser's widest input they
+    become unreadable. Each cut goes in the widest ink-free gap (a word gap) between 0.375 and
+    0.75 ``max_ratio`` heights after the previous cut (a hard cut at 0.75 if there is no gap). Each piece keeps a map back to
+    the image, so its characters' boxes stay exact.
+    """
+    img = crop.image
+    h, w = img.shape[:2]
+    if w <= max_ratio * h:
+        return [crop]
+    gray = img.astype(np.float32).mean(axis=2) if img.ndim == 3 else img.astype(np.float32)
+    dev = np.abs(gray - np.median(gray))
+    strong = max(float(np.percentile(dev, 99)), 1.0)
+    ink = (dev > 0.5 * strong).sum(axis=0)
+    empty = ink == 0
+    target = int(0.75 * max_ratio * h)
+    pieces, start = [], 0
+    while w - start > max_ratio * h:
+        lo, hi = start + target // 2, min(w - 1, start + target)
+        cut = _widest_gap(empty[lo:hi + 1])
+        cut = hi if cut is None else lo + cut  # no gap at all: a hard cut at the target width
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, w))
+    out = []
+    for a, b in pieces:
+        shift = np.array([[1, 0, a], [0, 1, 0], [0, 0, 1]], np.float64)
+        out.append(LineCrop(np.ascontiguousarray(img[:, a:b]), crop.to_image @ shift))
+    return out
+
+
+def _widest_gap(empty: np.ndarray) -> int | None:
+    """Centre of the widest run of ink-free columns (the later one on ties): a word gap, not the
+    narrower gaps between letters of a word."""
+    best, best_len, run = None, 0, 0
+    for i, e in enumerate(empty.tolist()):
+        run = run + 1 if e else 0
+        if run and run >= best_len:
+            best, best_len = i - run // 2, run
+    return best
+
+
 def ink_band(crop: np.ndarray, pad: float = 1.0) -> tuple[float, float]:
     """Rows ``[top, bottom)`` of a rectified line crop (uint8 ``[h,w,3]``) that hold its glyphs.
 
@@ -121,14 +166,21 @@ def ink_band(crop: np.ndarray, pad: float = 1.0) -> tuple[float, float]:
     strong = float(np.percentile(dev, 99))
     if strong < 24.0:
         return 0.0, float(h)
+    rule = (dev > 0.5 * strong).mean(axis=1) > 0.8  # a border or underline across the crop is no glyph
+    if rule.all():
+        return 0.0, float(h)
+    strong = float(np.percentile(dev[~rule], 99))  # the glyphs' own contrast (a placeholder is faint)
+    if strong < 24.0:
+        return 0.0, float(h)
     rows = (dev > 0.5 * strong).mean(axis=1)
-    base = float(rows.min())
+    base = float(rows[~rule].min())
     excess = rows - base
+    excess[rule] = 0.0
     margin = 0.003 if base <= 0.01 else max(0.003, 0.12 * float(excess.max()))
     inked = excess > margin
     if not inked.any():
         return 0.0, float(h)
-    peak = int(np.argmax(rows))
+    peak = int(np.argmax(excess))
     top = peak
     while top > 0 and inked[top - 1]:
         top -= 1
