@@ -41,7 +41,7 @@ The machine is shared with other jobs (noisy): compare rows measured in the same
 are quoted. Usage::
 
     python benchmarks/text_grounding.py --limit 20                 # test split, default configs + peers
-    python benchmarks/text_grounding.py --data tests/data/realscreens --photos --synthetic
+    python benchmarks/text_grounding.py --data export/groundlite_export/assets/realscreens --photos --synthetic
     python benchmarks/text_grounding.py --split tune --fit-calibration /tmp/calib.json
 """
 
@@ -65,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 DEFAULT_DATA = Path("/tmp/groundlite-realscreens")
-COMMITTED_DATA = REPO / "tests" / "data" / "realscreens"
+COMMITTED_DATA = REPO / "export" / "groundlite_export" / "assets" / "realscreens"
 IOU_HIT = 0.5
 N_BINS = 10
 DEFAULT_CONFIGS = (

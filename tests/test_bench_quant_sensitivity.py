@@ -183,3 +183,16 @@ def test_rechoose_takes_the_closest_variant_when_none_passes():
     qs.rechoose(ctx)
     assert ctx.chosen["text_recognizer"]["onnxruntime"] == ["^c0$", "^mm$"]
     assert "no measured variant meets the target" in ctx.notes[-1]
+
+
+def test_closest_prefers_fewer_float_layers_among_near_ties():
+    def row(kept, cer, word):
+        return {"kept_float": kept, "cer": cer, "word_accuracy": word}
+
+    rows = [row(0, 0.0042, 0.977), row(2, 0.0036, 0.9846), row(16, 0.0030, 0.9846)]
+    assert qs.closest(rows) is rows[1]  # 16 layers buy 0.06 pp: a near tie
+    rows.append(row(32, 0.0010, 0.9846))  # a real improvement wins
+    assert qs.closest(rows) is rows[3]
+    det = [{"kept_float": 0, "box_agreement": 0.976}, {"kept_float": 8, "box_agreement": 0.9804},
+           {"kept_float": 2, "box_agreement": 0.9804}]
+    assert qs.closest(det) is det[2]

@@ -156,6 +156,6 @@ def test_pre_process_scratch_files_stay_in_scratch(tmp_path, monkeypatch):
 
 
 def test_no_chdir_anywhere_in_the_exporter():
-    root = Path(__file__).resolve().parents[1] / "export"
-    offenders = [p.name for p in root.glob("*.py") if "os.chdir(" in p.read_text(encoding="utf-8")]
+    root = Path(__file__).resolve().parents[1] / "export" / "groundlite_export"
+    offenders = [p.name for p in root.rglob("*.py") if "os.chdir(" in p.read_text(encoding="utf-8")]
     assert offenders == []

@@ -1,4 +1,4 @@
-"""The committed real-screen subset (tests/data/realscreens), the real-photo labels
+"""The committed real-screen subset (export/groundlite_export/assets/realscreens), the real-photo labels
 (tests/data/realphotos) and the pure helpers of benchmarks/realscreens/generate.py.
 
 Nothing here needs Chromium except ``test_dom_js_in_chromium``, which is skipped when
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "realscreens"
+DATA = REPO / "export" / "groundlite_export" / "assets" / "realscreens"
 PHOTOS = REPO / "tests" / "data" / "realphotos" / "labels.json"
 
 

@@ -119,10 +119,9 @@ def test_load_screens_splits_limits_and_records(tmp_path: Path) -> None:
 
 def test_realscreen_locations_prefer_the_exporters_assets() -> None:
     dirs = calibration.REALSCREEN_DIRS
-    assert dirs[0].parts[-3:] == ("export", "assets", "realscreens")
-    assert dirs[1].parts[-3:] == ("tests", "data", "realscreens")
+    assert dirs[0].parts[-3:] == ("groundlite_export", "assets", "realscreens")
     found = calibration.realscreens_dir()
-    assert found is None or found == next(d for d in dirs if (d / "labels.jsonl").is_file())
+    assert found == dirs[0] and (found / "labels.jsonl").is_file()  # the subset ships with the exporter
 
 
 def test_fallback_screens_are_real_photos_with_hand_labels() -> None:

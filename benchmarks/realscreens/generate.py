@@ -849,7 +849,7 @@ def summarise(labels: list[dict]) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="output folder (images/, labels.jsonl, meta.json)")
-    ap.add_argument("--subset", action="store_true", help="only the small committed subset (tests/data/realscreens)")
+    ap.add_argument("--subset", action="store_true", help="only the small committed subset (export/groundlite_export/assets/realscreens)")
     ap.add_argument("--limit", type=int, default=None, help="at most N screenshots, spread evenly over the job list")
     ap.add_argument("--optimise", dest="optimise", action="store_true", default=None,
                     help="re-encode PNGs with Pillow optimize=True (default: only with --subset)")

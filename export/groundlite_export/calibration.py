@@ -228,7 +228,7 @@ def preprocess_images_reference(images: Sequence[Any], family: str, image_size: 
 _HERE = Path(__file__).resolve().parent
 #: where the labelled real screenshots live: the exporter's own assets first (installed), then the
 #: repository's test data (a source checkout)
-REALSCREEN_DIRS: tuple[Path, ...] = (_HERE / "assets" / "realscreens", _HERE.parent / "tests" / "data" / "realscreens")
+REALSCREEN_DIRS: tuple[Path, ...] = (_HERE / "assets" / "realscreens",)
 SPLITS = ("tune", "test")
 
 
