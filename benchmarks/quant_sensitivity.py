@@ -79,16 +79,12 @@ DET_TIMING_HW = (1088, 1920)
 # Pure helpers (unit-tested in tests/test_bench_quant_sensitivity.py)
 # ----------------------------------------------------------------------------------------------
 def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Edit distance (insertions, deletions, substitutions of one item) between two sequences."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
+    """Edit distance (insertions, deletions, substitutions of one item) between two sequences: the
+    exporter's own fidelity metric (:func:`groundlite_export.text_fidelity.levenshtein`), so this
+    study and the manifest's CER count the same way."""
+    from groundlite_export.text_fidelity import levenshtein as _lev
+
+    return _lev(a, b)  # type: ignore[arg-type]
 
 
 def text_agreement(reference: Sequence[str], candidate: Sequence[str]) -> dict[str, float | int]:

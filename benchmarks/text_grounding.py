@@ -177,7 +177,8 @@ def data_sha256(data: Path) -> str:
 
 
 def load_realscreens(data: Path, split: str | None, limit: int | None = None) -> list[Shot]:
-    """Screenshots of ``data/labels.jsonl`` in file order, of ``split`` (None: all), at most ``limit``."""
+    """Screenshots of ``data/labels.jsonl`` of ``split`` (None: all); with ``limit``, that many spread
+    evenly over the file (every screen class and source appears, not just the first pages)."""
     shots = []
     for line in (data / "labels.jsonl").read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -195,8 +196,10 @@ def load_realscreens(data: Path, split: str | None, limit: int | None = None) ->
             theme=rec.get("theme"), source=f"{src.get('kind', '?')}:{src.get('package', '?')}",
             path=path,
         ))
-        if limit is not None and len(shots) >= limit:
-            break
+    if limit is not None and len(shots) > limit:
+        import numpy as np
+
+        shots = [shots[int(i)] for i in np.unique(np.linspace(0, len(shots) - 1, limit).round().astype(int))]
     return shots
 
 

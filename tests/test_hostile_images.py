@@ -207,14 +207,9 @@ def owl(tiny_owlvit_package):
 
 
 @pytest.fixture(scope="session")
-def text_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in text package, built once per session (shared with test_text_pipeline.py
-    through the same cache dir)."""
-    from groundlite.text.builtin import ensure_text_package
-
-    if not os.environ.get("GROUNDLITE_CACHE_DIR"):
-        os.environ["GROUNDLITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("groundlite-cache"))
-    return ensure_text_package(progress=False)
+def text_package() -> str:
+    """The built-in text model: assembled in memory from the installed wheel, no build step."""
+    return "text"
 
 
 @pytest.fixture(scope="module")

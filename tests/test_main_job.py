@@ -26,7 +26,7 @@ def test_readme_main_job_finds_a_phrase_on_page_png():
     assert out["model"] == "text"
     dets = out["results"][0]["detections"]
     timings = out["results"][0]["timings_ms"]
-    assert set(timings) == {"detect_ms", "recognize_ms", "match_ms"} and min(timings.values()) >= 0
+    assert set(timings) >= {"detect_ms", "recognize_ms", "match_ms"} and min(timings.values()) >= 0
     assert dets, "expected at least one match for 'segmentation' on page.png"
     best = max(dets, key=lambda d: d["score"])
     assert "segmentation" in best["text"].lower().replace(" ", "")

@@ -8,18 +8,19 @@ from .errors import InvalidPhraseError
 
 __all__ = ["validate_phrases", "MAX_PHRASES", "MAX_PHRASE_CHARS"]
 
-#: documented bounds: a call takes at most this many phrases, each at most this many characters
-#: (a 1 MB "phrase" would otherwise cost seconds of tokenising / fuzzy matching)
-MAX_PHRASES = 1024
-MAX_PHRASE_CHARS = 1000
+#: documented bound: a call takes at most this many phrases (OWL tokenises each one; the text
+#: model matches each one against every line)
+MAX_PHRASES = 4096
+#: no bound on a phrase's length: OWL truncates to its text context (with a warning), the text
+#: model skips a phrase that is longer than any line could match (see ``text.matching``)
+MAX_PHRASE_CHARS = None
 
 
 def validate_phrases(phrases: Any) -> tuple[str, ...]:
     """A str or a non-empty sequence of non-blank str -> tuple of phrases (whitespace stripped).
 
     Raises :class:`InvalidPhraseError` (a ``ValueError``) for a non-str item, a blank phrase, an
-    unpaired surrogate, an empty list, more than :data:`MAX_PHRASES` phrases or a phrase longer
-    than :data:`MAX_PHRASE_CHARS` characters.
+    unpaired surrogate, an empty list or more than :data:`MAX_PHRASES` phrases.
     """
     if isinstance(phrases, str):
         phrases = [phrases]
@@ -37,9 +38,6 @@ def validate_phrases(phrases: Any) -> tuple[str, ...]:
             raise InvalidPhraseError(
                 f"expected phrase {i} to be valid Unicode text, got {p!r} with an unpaired surrogate at {e.start}"
             ) from None
-        if len(p) > MAX_PHRASE_CHARS:
-            raise InvalidPhraseError(
-                f"expected phrase {i} to have at most {MAX_PHRASE_CHARS} characters, got {len(p)}")
         out.append(p.strip())
         if len(out) > MAX_PHRASES:
             raise InvalidPhraseError(f"expected at most {MAX_PHRASES} phrases, got more")

@@ -1,8 +1,9 @@
-"""The built-in ``text`` model: PP-OCRv4 detection + recognition and fuzzy phrase grounding.
+"""The built-in ``text`` model: PP-OCR detection + recognition and fuzzy phrase grounding.
 
-``groundlite.load("text")`` builds the package on first use (:func:`builtin.ensure_text_package`)
-and returns a :class:`TextGrounder`; ``grounder.read(image)`` lists every recognised
-:class:`TextLine`, ``grounder.predict(image, phrases)`` returns :class:`groundlite.Detections`.
+``groundlite.load("text")`` assembles the package from the installed wheel's weights
+(:func:`builtin.builtin_package`, no build step) and returns a :class:`TextGrounder`;
+``grounder.read(image)`` lists every recognised :class:`TextLine`, ``grounder.predict(image,
+phrases)`` returns :class:`groundlite.Detections`.
 """
 
 from __future__ import annotations

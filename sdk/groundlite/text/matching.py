@@ -185,9 +185,16 @@ def match_phrases(lines: Sequence[LineText], phrases: Sequence[str] | str, thres
         return []
     from .. import ops
 
-    max_dist = np.asarray([int(MAX_EDIT_FRACTION * len(p.text)) for p in norm_phrases], np.int64)
-    region, label, dist, start, end = ops.fuzzy_find_all([r.text for r in regions], [p.text for p in norm_phrases],
-                                                         max_dist)
+    # a phrase longer than any region could hold even with every allowed edit cannot match: skip it
+    # (bounds the work for a pasted paragraph or a 100k-character "phrase")
+    longest = max(len(r.text) for r in regions)
+    searched = [q for q, p in enumerate(norm_phrases) if len(p.text) - int(MAX_EDIT_FRACTION * len(p.text)) <= longest]
+    if not searched:
+        return []
+    max_dist = np.asarray([int(MAX_EDIT_FRACTION * len(norm_phrases[q].text)) for q in searched], np.int64)
+    region, label, dist, start, end = ops.fuzzy_find_all([r.text for r in regions],
+                                                         [norm_phrases[q].text for q in searched], max_dist)
+    label = np.asarray(searched, np.int64)[label] if len(label) else label
     raw: list[tuple[int, _Region, int, int, float, bool]] = []
     for r, q, d, s, e in zip(region.tolist(), label.tolist(), dist.tolist(), start.tolist(), end.tolist()):
         reg = regions[r]
