@@ -32,7 +32,7 @@ from ..phrases import validate_phrases
 from .normalize import NormalizedText, normalize
 from .scoring import Scoring, features
 
-__all__ = ["LineText", "Match", "check_phrases", "match_phrases", "MAX_EDIT_FRACTION", "SUBWORD_FACTOR"]
+__all__ = ["LineText", "Match", "build_regions", "check_phrases", "match_phrases", "MAX_EDIT_FRACTION", "SUBWORD_FACTOR"]
 
 #: candidate occurrences may differ from the phrase by at most this fraction of its normalised length
 MAX_EDIT_FRACTION = 0.34
@@ -168,8 +168,14 @@ def _regions(lines: Sequence[LineText], norm_lines: list[NormalizedText]) -> lis
     return regions
 
 
+def build_regions(lines: Sequence[LineText]) -> list[_Region]:
+    """The searchable regions of ``lines`` (each line and each pair a phrase may wrap across),
+    normalised once; pass them to :func:`match_phrases` to match many phrases against one screen."""
+    return _regions(lines, [normalize(line.text) for line in lines])
+
+
 def match_phrases(lines: Sequence[LineText], phrases: Sequence[str] | str, threshold: float, *,
-                  scoring: Scoring | None = None) -> list[Match]:
+                  scoring: Scoring | None = None, regions: list[_Region] | None = None) -> list[Match]:
     """Every occurrence of each of ``phrases`` in recognised ``lines`` (reading order).
 
     Returns matches with ``score >= threshold``, grouped by phrase (``label`` ascending) and best
@@ -179,8 +185,8 @@ def match_phrases(lines: Sequence[LineText], phrases: Sequence[str] | str, thres
     phrases, norm_phrases = check_phrases(phrases)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
         raise InvalidArgumentError(f"expected threshold in [0, 1], got {threshold!r}")
-    norm_lines = [normalize(line.text) for line in lines]
-    regions = _regions(lines, norm_lines)
+    if regions is None:
+        regions = build_regions(lines)
     if not regions:
         return []
     from .. import ops

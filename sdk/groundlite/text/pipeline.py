@@ -21,7 +21,7 @@ from .config import TextConfig
 from .detect import (base_scale, boxes_from_probability, detector_size, merge_seam_cuts, order_quad,
                      prepare_detector_input, quads_to_xyxy, tile_grid)
 from .lines import TextLine, reading_order
-from .matching import check_phrases, match_phrases
+from .matching import build_regions, check_phrases, match_phrases
 from .ocr_cache import ContentCache, content_key
 from .recognize import char_boxes, crop_line, decode, plan_batches, prepare_batch, split_long
 from .scoring import Scoring
@@ -236,6 +236,10 @@ class TextGrounder:
         The result is cached by pixel content (:data:`OCR_CACHE_SIZE` screens; a file path is
         also remembered by its size and modification time, so it is not even decoded again).
         """
+        return list(self._read_screen(image).lines)
+
+    def _read_screen(self, image: Any) -> "_Screen":
+        """Lines (as :class:`_Screen`) from the OCR cache or a fresh read; see :meth:`read`."""
         t0 = time.perf_counter()
         file_key = self._ocr_cache.file_key(image)
         cached = self._ocr_cache.get_file(file_key) if file_key is not None else None
@@ -246,7 +250,7 @@ class TextGrounder:
         if cached is not None:
             self._timings = {"detect_ms": 0.0, "recognize_ms": 0.0, "ocr_cached": 1.0,
                              "read_ms": (time.perf_counter() - t0) * 1e3}
-            return list(cached)
+            return cached
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # PP-OCR was trained on OpenCV-decoded (BGR) images
         quads, _ = self._detect_bgr(bgr)
         t1 = time.perf_counter()
@@ -255,10 +259,11 @@ class TextGrounder:
             quads = quads[reading_order(quads)]
             lines = self._recognize_bgr(bgr, quads)
         lines = [ln for ln in lines if ln.text.strip() and ln.score >= self.config.rec_min_score]
-        self._ocr_cache.put(key, tuple(lines), file_key)
+        screen = _Screen(tuple(lines))
+        self._ocr_cache.put(key, screen, file_key)
         self._timings = {"detect_ms": (t1 - t0) * 1e3, "recognize_ms": (time.perf_counter() - t1) * 1e3,
                          "ocr_cached": 0.0}
-        return lines
+        return screen
 
     def predict(self, image: Any, phrases: str | Sequence[str], threshold: float | None = None, *,
                 lines: Sequence[TextLine] | None = None) -> Any:
@@ -280,11 +285,13 @@ class TextGrounder:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
             raise InvalidArgumentError(f"expected threshold in [0, 1], got {threshold!r}")
         timings: dict[str, float] = {}
+        regions = None
         if lines is None:
-            lines = self.read(image)
+            screen = self._read_screen(image)
+            lines, regions = screen.lines, screen.regions()  # a cached screen keeps its match regions
             timings = dict(self._timings)
         t0 = time.perf_counter()
-        matches = match_phrases(lines, phrases, float(threshold), scoring=self.scoring)
+        matches = match_phrases(lines, phrases, float(threshold), scoring=self.scoring, regions=regions)
         self._timings = {**timings, "match_ms": (time.perf_counter() - t0) * 1e3}
         if not matches:
             return Detections.empty(phrases, with_texts=True)
@@ -300,6 +307,22 @@ class TextGrounder:
         from ..grounder import _summary
 
         return f"TextGrounder({self.package.manifest.get('name', 'text')!r}, {_summary(self.backend_info)})"
+
+
+class _Screen:
+    """A recognised screen in the OCR cache: its lines, and the match regions built from them
+    once (normalised text, word starts, line pairs), so another phrase costs only the search."""
+
+    __slots__ = ("lines", "_regions")
+
+    def __init__(self, lines: tuple[TextLine, ...]) -> None:
+        self.lines = lines
+        self._regions: Any = None
+
+    def regions(self) -> Any:
+        if self._regions is None:  # a race builds the same value twice; harmless
+            self._regions = build_regions(self.lines)
+        return self._regions
 
 
 def _join_cut_lines(quads: np.ndarray, scores: np.ndarray, cut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
