@@ -180,14 +180,21 @@ def ink_band(crop: np.ndarray, pad: float = 1.0) -> tuple[float, float]:
     inked = excess > margin
     if not inked.any():
         return 0.0, float(h)
-    peak = int(np.argmax(excess))
-    top = peak
-    while top > 0 and inked[top - 1]:
-        top -= 1
-    bottom = peak
-    while bottom < h - 1 and inked[bottom + 1]:
-        bottom += 1
-    return max(0.0, top - pad), min(float(h), bottom + 1 + pad)
+    # the run of inked rows holding the most ink: the glyphs, not a link's underline or a
+    # neighbour line's descenders at the crop edge
+    best, best_mass, start = (0, 0), -1.0, None
+    for i, on in enumerate(inked.tolist() + [False]):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            mass = float(excess[start:i].sum())
+            if mass > best_mass:
+                best, best_mass = (start, i), mass
+            start = None
+    top, bottom = best
+    # a DOM text box is the font's content area, about a sixth taller than its ink on each side
+    grow = max(pad, 0.15 * (bottom - top))
+    return max(0.0, top - grow), min(float(h), bottom + grow)
 
 
 @dataclass(frozen=True)
