@@ -292,9 +292,7 @@ def test_huge_image_with_large_text_keeps_the_coarse_scale(text_package: Path) -
     g = _grounder(text_package)
     image, boxes = _render(["Emergency exit"], size=60, scale=8, canvas=(700, 450), offset=(40, 150))
     assert image.shape[:2] == (3600, 5600)
-    calls = []
-    run = g._det.run
-    g._det.run = lambda feeds: calls.append(next(iter(feeds.values())).shape) or run(feeds)  # type: ignore[method-assign]
+    calls, run = _counting(g)
     try:
         det = g.predict(image, ["emergency exit"])
     finally:
@@ -423,9 +421,7 @@ def test_another_phrase_on_the_same_image_reuses_the_ocr(text_package: Path) -> 
     image, _ = _render(["Invoice number 4471", "Delivery address"])  # not read by another test
     g.predict(image.copy(), ["invoice"])
     assert g.last_timings["ocr_cached"] == 0.0
-    calls = []
-    run = g._det.run
-    g._det.run = lambda feeds: calls.append(1) or run(feeds)  # type: ignore[method-assign]
+    calls, run = _counting(g)
     try:
         det = g.predict(image.copy(), ["delivery address"])  # equal pixels, a different array
         assert g.last_timings["ocr_cached"] == 1.0 and not calls and len(det) == 1

@@ -126,9 +126,9 @@ def _line_pairs(lines: Sequence[LineText]) -> list[tuple[int, int]]:
     cell whose continuation is not next in reading order because a neighbouring column is)."""
     pairs = {(i, i + 1) for i in range(len(lines) - 1)}
     boxes = []
-    for line in lines:
-        b = np.asarray(getattr(line, "xyxy", None) if getattr(line, "xyxy", None) is not None else
-                       _bounds(line.char_xyxy), np.float64).reshape(-1)
+    for line in lines:  # a TextLine's detected box; other LineText objects: the bounds of their chars
+        xyxy = getattr(line, "xyxy", None)
+        b = _bounds(line.char_xyxy) if xyxy is None else np.asarray(xyxy, np.float64).reshape(-1)
         boxes.append(b if len(b) == 4 else np.zeros(4))
     if len(boxes) > 1:
         xyxy = np.stack(boxes)
