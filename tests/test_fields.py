@@ -136,6 +136,15 @@ def test_never_the_label_and_box_of_value_chars():
     assert all(c.layout != "same-line" for c in got) and all(c.score <= 0.5 for c in got)
 
 
+def test_a_line_that_is_only_a_key_is_not_cut_before_its_last_word():
+    # CUPS "Set Default Options": right-aligned "Key:" cells, the values in controls to their right
+    lines = [mk("Media Size:", 20, 0), mk("US Letter", 140, 0), mk("Media Source:", 0, 24),
+             mk("Printer Default", 140, 24)]
+    got = find_values(lines, (0,), span(lines[0], "Media Size"))
+    assert [(c.text, c.layout) for c in got] == [("US Letter", "cell-right"), ("Media Source:", "cell-below")]
+    assert got[1].score <= 0.5 * got[0].score
+
+
 def test_order_limit_and_type_agreement():
     lines = [mk("Total: 12.50", 0, 0), mk("$9.99", 200, 0), mk("2024-01-15", 0, 24)]
     got = find_values(lines, (0,), span(lines[0], "Total"))

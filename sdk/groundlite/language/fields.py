@@ -23,11 +23,12 @@ layout           where the value is, relative to the label
 ===============  ==========================================================================
 
 A value is one cell: it stops at the next wide gap on its line (a column boundary, a gap wider
-than :data:`COLUMN_GAP` line heights between two characters) or before the next ``Key:`` word,
-and takes up to :data:`MAX_WRAP_LINES` continuation lines stacked tightly under it (a wrapped
-table cell: gap <= :data:`WRAP_GAP` line heights, left-aligned, and the continuation's first word
-would not have fitted on the line above: the column's right edge is the furthest right edge of the
-lines left-aligned with the value nearby — so two short list items are not joined).
+than :data:`COLUMN_GAP` line heights between two characters) or before the next ``Key:`` word
+(a ``,`` or ``;`` before the cut dropped), and takes up to :data:`MAX_WRAP_LINES` continuation
+lines stacked tightly under it (a wrapped table cell: gap <= :data:`WRAP_GAP` line heights,
+left-aligned, and the continuation's first word would not have fitted on the line above, the
+column's right edge being the furthest right edge of the lines left-aligned with the value
+nearby — so two short list items are not joined).
 
 Each candidate's ``score`` (in [0, 1]) is ``layout prior x distance decay x type agreement x
 label-likeness``: layout priors prefer same-line, then right, then below
@@ -370,10 +371,13 @@ def _chars(line: Any) -> np.ndarray | None:
 
 
 def _union(b: np.ndarray) -> np.ndarray:
-    return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+    lo, hi = b[:, :2].min(axis=0), b[:, 2:].max(axis=0)
+    return np.array([lo[0], lo[1], hi[0], hi[1]])
 
 
-_NEXT_KEY = re.compile(r"\s([^\W\d_]\w*(?: \w+)?[:：])(?=\s|$)")
+#: the next "Key:" of a line ("Date: 2024-01-15 Total: $5"): 1-2 words and a colon with text after it
+#: (a line that is only "Media Source:" is a label, not "Media" cut before "Source:")
+_NEXT_KEY = re.compile(r"\s([^\W\d_]\w*(?: \w+)?[:：])(?=\s+\S)")
 
 
 def _spaces(seg: str) -> np.ndarray:
@@ -399,6 +403,8 @@ def _cell(text: str, chars: np.ndarray | None, start: int, h: float) -> tuple[st
     m = _NEXT_KEY.search(seg, int(idx[0]) + 1)
     if m and m.start(1) <= idx[last]:
         last = int(np.searchsorted(idx, m.start(1))) - 1
+    while 0 < last < len(idx) - 1 and seg[idx[last]] in ",;，；":
+        last -= 1                        # "Next: Introduction, Previous: ..." -> "Introduction"
     c0, c1 = start + int(idx[0]), start + int(idx[last]) + 1
     value = text[c0:c1]
     box = None
@@ -481,8 +487,8 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
     boxes, heights, valid, nonempty = _geometry(lines)
     own = np.zeros(len(lines), bool)
     own[list(label_idx)] = True
-    lh = [heights[i] for i in label_idx if valid[i]]
-    h = float(np.median(lh)) if lh else max(float(lbox[3] - lbox[1]), 1.0)
+    lh = [float(heights[i]) for i in label_idx if valid[i]]
+    h = (lh[0] if len(lh) == 1 else float(np.median(lh))) if lh else max(float(lbox[3] - lbox[1]), 1.0)
     last = label_idx[-1] if len(label_idx) == 1 else max(label_idx, key=lambda i: (boxes[i, 1] if valid[i] else -1e30))
 
     cands: list[_Cand] = []
@@ -500,7 +506,7 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
         if found is None:
             continue
         j, kind, gap_frac, header = found
-        cell = _value_of(lines, j, heights[j], boxes, heights, other)
+        cell = _value_of(lines, j, heights[j], boxes, heights, other, col if layout == "right" else None)
         if cell is None:
             continue
         text, box, used = cell
@@ -668,9 +674,10 @@ def _below(boxes, heights, other, lbox, h, col):
     return j, kind, g / (CELL_BELOW_MAX_GAP if grid else BELOW_MAX_GAP), False
 
 
-def _value_of(lines, j, hj, boxes, heights, other):
+def _value_of(lines, j, hj, boxes, heights, other, label_col=None):
     """The value cell starting line ``j``, with its wrapped continuation lines:
-    ``(text, box, line indices)`` or None."""
+    ``(text, box, line indices)`` or None. With ``label_col`` (a value right of its label), a
+    line whose row starts with a line in the label's column is the next row, not a wrap."""
     line = lines[j]
     chars = _chars(line)
     cell = _cell(str(line.text), chars, 0, float(hj))
@@ -682,30 +689,40 @@ def _value_of(lines, j, hj, boxes, heights, other):
     parts, used, cur = [text], [j], box
     first_x0 = box[0]
     tol = ALIGN_TOL * hj
+    # lines just under the value, left-aligned with it, of its height: continuation candidates
+    under = np.nonzero(other & (np.abs(boxes[:, 0] - first_x0) <= tol) & (np.abs(heights - hj) <= 0.3 * hj)
+                       & (boxes[:, 1] > boxes[j, 1]) & (boxes[:, 1] - boxes[j, 3] <= MAX_WRAP_LINES * 1.5 * hj))[0]
+    if not len(under):
+        return text[:MAX_VALUE_CHARS], box, used
     cy = 0.5 * (boxes[:, 1] + boxes[:, 3])
     column = other & (np.abs(boxes[:, 0] - first_x0) <= tol) & (np.abs(cy - cy[j]) <= GRID_WINDOW * hj)
     right_edge = max(float(boxes[column, 2].max()) if column.any() else -np.inf, float(boxes[j, 2]))
     for _ in range(MAX_WRAP_LINES):
-        nxt = column & (boxes[:, 1] >= cur[3] - 0.3 * hj) & (boxes[:, 1] - cur[3] <= WRAP_GAP * hj) \
-            & (np.abs(heights - hj) <= 0.3 * hj)
-        nxt[used] = False
-        idx = np.nonzero(nxt)[0]
-        if len(idx) != 1:
+        nxt = under[(boxes[under, 1] >= cur[3] - 0.3 * hj) & (boxes[under, 1] - cur[3] <= WRAP_GAP * hj)]
+        nxt = [int(k) for k in nxt if int(k) not in used]
+        if len(nxt) != 1:
             break
-        k = int(idx[0])
+        k = nxt[0]
+        ktext = str(lines[k].text)
         kchars = _chars(lines[k])
-        c2 = _cell(str(lines[k].text), kchars, 0, float(heights[k]))
+        m = re.search(r"\S+", ktext)
+        if m is None:
+            break
+        if kchars is not None:
+            w = float(kchars[m.start():m.end(), 2].max() - kchars[m.start(), 0])
+        else:
+            w = 0.5 * hj * (m.end() - m.start())
+        if cur[2] + 0.25 * hj + w <= right_edge:
+            break                        # the word would have fitted on the line above: not a wrap
+        if label_col is not None:
+            ltol = ALIGN_TOL * hj
+            row = np.nonzero(other & _row_overlap(boxes, heights, boxes[k], float(heights[k])))[0]
+            if ((np.abs(boxes[row, 0] - label_col[0]) <= ltol) | (np.abs(boxes[row, 2] - label_col[2]) <= ltol)).any():
+                break                    # the next row's label
+        c2 = _cell(ktext, kchars, 0, float(heights[k]))
         if c2 is None or is_label_like(c2[0]):
             break
         kb = c2[1] if c2[1] is not None else boxes[k]
-        word = re.match(r"\s*\S+", c2[0]).group().strip()
-        if kchars is not None:
-            s0 = len(lines[k].text) - len(lines[k].text.lstrip())
-            w = float(kchars[s0:s0 + len(word), 2].max() - kchars[s0, 0])
-        else:
-            w = 0.5 * hj * len(word)
-        if cur[2] + 0.25 * hj + w <= right_edge:
-            break                        # the word would have fitted on the line above: not a wrap
         parts.append(c2[0])
         used.append(k)
         box = np.array([min(box[0], kb[0]), min(box[1], kb[1]), max(box[2], kb[2]), max(box[3], kb[3])])

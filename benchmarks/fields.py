@@ -1,0 +1,203 @@
+"""Field-value benchmark on REAL screenshots: ``groundlite.language.fields.find_values`` on the DOM lines.
+
+Data: a real-screen label set (``benchmarks/realscreens``) whose screenshots carry ``queries``; the
+``field`` ones hold a label and its value from the live DOM (``dt``/``dd``, table ``th``/``td`` row
+and column headers, ``<label>`` + filled control, "Key: value" lines): ``label``, ``label_xyxy``,
+``value``, ``xyxy`` (the value's word boxes), ``layout`` and ``value_type``.
+
+What is measured is the **layout logic alone**: the lines given to ``find_values`` are the DOM
+lines of the screenshot (``lines`` + ``words``; each word's box split evenly over its characters,
+the space between two words spanning their gap), not OCR output, and the label's location is the
+DOM truth (``label_xyxy``; its lines are those with a character centre inside it). End-to-end
+numbers (OCR + label matching + fields) belong to the text-grounding benchmark.
+
+A query is a top-1 hit when the best candidate's box has IoU >= 0.5 with the value box, or its
+normalised text (:func:`groundlite.text.normalize.normalize`) equals the value's. Two modes:
+``want=expected`` passes ``expected_type(label)`` (what a caller of the SDK does), ``want=none``
+passes nothing. Rows per layout, per pair source, per value type and per screen class; the
+``test`` split is the headline, ``tune`` and ``all`` are reported beside it.
+
+Usage::
+
+    python benchmarks/fields.py                                   # /tmp/realscreens_q/labels.jsonl
+    python benchmarks/fields.py --data DIR --out benchmarks/results/fields --failures 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "sdk"))
+
+from _common import append_jsonl, env_info, markdown_table  # noqa: E402
+
+from groundlite.language.fields import expected_type, find_values  # noqa: E402
+from groundlite.text.lines import TextLine  # noqa: E402
+from groundlite.text.normalize import normalize  # noqa: E402
+
+DEFAULT_DATA = Path("/tmp/realscreens_q")
+IOU_HIT = 0.5
+
+
+def dom_lines(shot: dict[str, Any]) -> list[TextLine]:
+    """TextLines from one screenshot's DOM ``lines``: each word's box split evenly over its
+    characters, the space between two words spanning their gap (score 1)."""
+    out = []
+    for ln in shot["lines"]:
+        words = [shot["words"][k] for k in ln["words"]]
+        text: list[str] = []
+        boxes: list[list[float]] = []
+        for i, w in enumerate(words):
+            b = np.asarray(w["xyxy"], np.float32)
+            if i:
+                p = np.asarray(words[i - 1]["xyxy"], np.float32)
+                text.append(" ")
+                boxes.append([p[2], b[1], max(b[0], p[2]), b[3]])
+            xs = np.linspace(b[0], b[2], len(w["text"]) + 1)
+            boxes.extend([xs[c], b[1], xs[c + 1], b[3]] for c in range(len(w["text"])))
+            text.append(w["text"])
+        s = "".join(text)
+        xyxy = np.asarray(ln["xyxy"], np.float32)
+        quad = np.array([[xyxy[0], xyxy[1]], [xyxy[2], xyxy[1]], [xyxy[2], xyxy[3]], [xyxy[0], xyxy[3]]], np.float32)
+        out.append(TextLine(s, 1.0, quad, xyxy, np.asarray(boxes, np.float32).reshape(-1, 4),
+                            np.ones(len(s), np.float32)))
+    return out
+
+
+def label_lines(lines: list[TextLine], box: np.ndarray) -> tuple[int, ...]:
+    """Lines with a character centre inside ``box`` (1 px slack), top to bottom."""
+    hit = []
+    for i, line in enumerate(lines):
+        c = line.char_xyxy
+        if not len(c):
+            continue
+        cx, cy = 0.5 * (c[:, 0] + c[:, 2]), 0.5 * (c[:, 1] + c[:, 3])
+        if ((cx >= box[0] - 1) & (cx <= box[2] + 1) & (cy >= box[1] - 1) & (cy <= box[3] + 1)).any():
+            hit.append(i)
+    return tuple(sorted(hit, key=lambda i: (float(lines[i].xyxy[1]), float(lines[i].xyxy[0]))))
+
+
+def iou(a: Iterable[float], b: Iterable[float]) -> float:
+    a, b = list(map(float, a)), list(map(float, b))
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def evaluate(shots: list[dict[str, Any]], want_mode: str) -> list[dict[str, Any]]:
+    """One record per field query: truth, the top candidate, hit, time."""
+    recs = []
+    for shot in shots:
+        queries = [q for q in shot.get("queries", []) if q.get("type") == "field"]
+        if not queries:
+            continue
+        lines = dom_lines(shot)
+        for q in queries:
+            box = np.asarray(q["label_xyxy"], np.float32)
+            li = label_lines(lines, box)
+            rec = {"id": shot["id"], "split": shot.get("split"), "screen": shot.get("screen"),
+                   "label": q["label"], "value": q["value"], "layout": q.get("layout"), "source": q.get("source"),
+                   "value_type": q.get("value_type"), "query": q.get("query")}
+            if not li:
+                recs.append(dict(rec, hit=False, got=None, got_layout=None, why="label not on a line", us=0.0))
+                continue
+            want = expected_type(q["label"]) if want_mode == "expected" else None
+            t = time.perf_counter()
+            got = find_values(lines, li, box, want_type=want)
+            us = (time.perf_counter() - t) * 1e6
+            if not got:
+                recs.append(dict(rec, hit=False, got=None, got_layout=None, why="no candidate", us=us))
+                continue
+            best = got[0]
+            hit = iou(best.xyxy, q["xyxy"]) >= IOU_HIT or normalize(best.text).text == normalize(q["value"]).text
+            recs.append(dict(rec, hit=bool(hit), got=best.text, got_layout=best.layout, got_type=best.value_type,
+                             got_iou=round(iou(best.xyxy, q["xyxy"]), 3), why="" if hit else "wrong candidate",
+                             us=us, rank=next((k + 1 for k, c in enumerate(got)
+                                               if iou(c.xyxy, q["xyxy"]) >= IOU_HIT
+                                               or normalize(c.text).text == normalize(q["value"]).text), None)))
+    return recs
+
+
+def summarise(recs: list[dict[str, Any]], key: str | None) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in recs:
+        groups["all" if key is None else str(r.get(key))].append(r)
+    rows = []
+    for name, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        n = len(rs)
+        top1 = sum(r["hit"] for r in rs)
+        top3 = sum(1 for r in rs if r.get("rank") is not None and r["rank"] <= 3)
+        rows.append({"group": name, "n": n, "top1": f"{100 * top1 / n:.1f} %", "top1_n": top1,
+                     "top3": f"{100 * top3 / n:.1f} %"})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with labels.jsonl (with queries)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "fields",
+                    help="write OUT.md and append OUT.jsonl")
+    ap.add_argument("--failures", type=int, default=40, help="list this many misses (test split) in the report")
+    args = ap.parse_args(argv)
+    path = args.data / "labels.jsonl"
+    if not path.exists():
+        print(f"no {path}: run the real-screen generator with queries first", file=sys.stderr)
+        return 2
+    shots = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    env = env_info()
+    md = ["# Field values on real screenshots (layout logic on DOM lines)", "",
+          f"Data: `{path}` ({len(shots)} screenshots, "
+          f"{sum(1 for s in shots for q in s.get('queries', []) if q.get('type') == 'field')} field queries). "
+          f"Commit `{env.get('commit')}`, {env.get('utc')}, CPU {env.get('cpu')}.", "",
+          "`find_values` gets the screenshot's **DOM lines** (no OCR) and the DOM label box; a hit is "
+          "IoU >= 0.5 with the value box or equal normalised text. `want=expected` passes "
+          "`expected_type(label)`; `want=none` passes nothing. Headline: the `test` split.", ""]
+    jrows = []
+    for mode in ("expected", "none"):
+        recs = evaluate(shots, mode)
+        us = [r["us"] for r in recs if r["us"] > 0]
+        for split in ("test", "tune", "all"):
+            rs = recs if split == "all" else [r for r in recs if r["split"] == split]
+            if not rs:
+                continue
+            md += [f"## want={mode}, split={split}", ""]
+            for key, title in ((None, "overall"), ("layout", "by layout (truth)"), ("source", "by pair source"),
+                               ("value_type", "by value type (truth)"), ("screen", "by screen class")):
+                rows = summarise(rs, key)
+                md += [f"**{title}**", "", markdown_table(rows, ["group", "n", "top1", "top3"]), ""]
+                for row in rows:
+                    jrows.append({"bench": "fields", "want": mode, "split": split, "by": key or "all", **row})
+            if split == "all":
+                md += [f"median time per query: {statistics.median(us):.0f} µs "
+                       f"(p90 {np.percentile(us, 90):.0f} µs, {len(us)} queries; shared machine)", ""]
+        if mode == "expected":
+            miss = [r for r in recs if r["split"] == "test" and not r["hit"]][: args.failures]
+            if miss:
+                md += ["## misses (want=expected, test split)", "",
+                       markdown_table([{"id": r["id"], "label": r["label"], "value": r["value"][:40],
+                                        "layout": r["layout"], "got": (r["got"] or "—")[:40],
+                                        "got layout": r["got_layout"], "why": r["why"]} for r in miss],
+                                      ["id", "label", "value", "layout", "got", "got layout", "why"]), ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text("\n".join(md))
+    append_jsonl(args.out.with_suffix(".jsonl"), jrows)
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
