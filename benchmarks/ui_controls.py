@@ -1,0 +1,168 @@
+"""Benchmark: UI control boxes from the pixels (``groundlite.language.controls``) on real screens.
+
+For every real control label (the TEXT box from the DOM, so the control finder is measured
+without OCR errors) the finder is asked for the control's box and compared with the ELEMENT box
+from the DOM (``getBoundingClientRect``). Reported per control kind (and how the label relates to
+it: ``inside`` = the caption / value drawn in the control, ``label`` = a field's or checkbox's
+label beside it) and per screen class: IoU >= 0.5 hit rate, median IoU, the text-box-only
+baseline (answering with the text box itself), and milliseconds per query.
+
+Data: ``benchmarks/controls_truth.py`` output (``{"controls": [...]}`` per screenshot), or the
+real-screens generator's control queries (``{"queries": [{"type": "control", "control": kind,
+"xyxy": element box, "label_xyxy": text box}, ...]}``).
+
+Usage::
+
+    python -m benchmarks.ui_controls --data /tmp/controls_truth [--out benchmarks/results/ui_controls]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from groundlite.language.controls import control_around, field_for_label
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def controls_of(rec: dict) -> list[dict]:
+    if "controls" in rec:
+        return rec["controls"]
+    out = []
+    for q in rec.get("queries", []):
+        if q.get("type") == "control" and q.get("label_xyxy"):
+            out.append({"control": q["control"], "xyxy": q["xyxy"], "label_xyxy": q["label_xyxy"],
+                        "via": q.get("via", "label" if q["control"] in ("checkbox", "radio") else "inside")})
+    return out
+
+
+def predict(rgb: np.ndarray, c: dict) -> tuple[list[float], str]:
+    kind, lab = c["control"], c["label_xyxy"]
+    if kind in ("field", "menu") and c.get("via") == "label":
+        found = field_for_label(rgb, lab)
+    else:
+        found = control_around(rgb, lab, kind)
+    if found is None:
+        return list(lab), "none"
+    return [float(v) for v in found.xyxy], found.cue
+
+
+def screen_class(rec: dict) -> str:
+    return f"{rec.get('screen', '?')}@{rec.get('dpr', 1):g}x"
+
+
+def run(data: Path, limit_links: int | None = None) -> list[dict]:
+    rows = []
+    n_links = 0
+    for line in open(data / "labels.jsonl", encoding="utf-8"):
+        rec = json.loads(line)
+        ctls = controls_of(rec)
+        if not ctls:
+            continue
+        rgb = np.asarray(Image.open(data / rec["image"]).convert("RGB"))
+        H, W = rgb.shape[:2]
+        for c in ctls:
+            lab = c["label_xyxy"]
+            if not (0 <= lab[0] < lab[2] <= W + 1 and 0 <= lab[1] < lab[3] <= H + 1):
+                continue
+            if c["control"] == "link":
+                n_links += 1
+                if limit_links is not None and n_links > limit_links:
+                    continue
+            t = time.perf_counter()
+            box, cue = predict(rgb, c)
+            ms = (time.perf_counter() - t) * 1000
+            extra = {}
+            if c["control"] == "link":
+                # links are answered with their text box; how many are drawn as tabs / bar cells?
+                tab = control_around(rgb, lab, "tab")
+                extra["iou_as_tab"] = round(iou([float(v) for v in tab.xyxy] if tab else lab, c["xyxy"]), 4)
+            rows.append({**extra, "id": rec["id"], "screen": screen_class(rec), "theme": rec.get("theme"),
+                         "source": rec.get("source", {}).get("kind", "?"), "control": c["control"],
+                         "via": c.get("via", "inside"), "truth": c["xyxy"], "label": lab,
+                         "pred": [round(v, 1) for v in box], "cue": cue,
+                         "iou": round(iou(box, c["xyxy"]), 4), "iou_text": round(iou(lab, c["xyxy"]), 4),
+                         "ms": round(ms, 3)})
+    return rows
+
+
+def table(rows: list[dict], key) -> list[str]:
+    groups = defaultdict(list)
+    for r in rows:
+        groups[key(r)].append(r)
+    out = ["| group | n | hit@0.5 | median IoU | text-box baseline hit@0.5 | ms/query (median, p95) |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for g in sorted(groups):
+        rs = groups[g]
+        ious = np.array([r["iou"] for r in rs])
+        base = np.array([r["iou_text"] for r in rs])
+        ms = np.array([r["ms"] for r in rs])
+        out.append(f"| {g} | {len(rs)} | {100 * (ious >= 0.5).mean():.1f} % | {np.median(ious):.3f} | "
+                   f"{100 * (base >= 0.5).mean():.1f} % | {np.median(ms):.2f}, {np.percentile(ms, 95):.2f} |")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="folder with labels.jsonl + images/")
+    ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.jsonl")
+    ap.add_argument("--limit-links", type=int, default=None, help="evaluate at most N links")
+    a = ap.parse_args(argv)
+    t0 = time.monotonic()
+    load0 = os.getloadavg()
+    rows = run(a.data, a.limit_links)
+    load1 = os.getloadavg()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    non_link = [r for r in rows if r["control"] != "link"]
+    ious = np.array([r["iou"] for r in non_link]) if non_link else np.zeros(0)
+    md = [f"# UI control boxes on real screens (`benchmarks/ui_controls.py`)", "",
+          f"data: `{a.data}` ({len({r['id'] for r in rows})} screenshots with controls, {len(rows)} queries); "
+          f"commit {commit}; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+          f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; wall {time.monotonic() - t0:.0f} s.", "",
+          "Text box = the DOM label's text box (no OCR); truth = the element's `getBoundingClientRect()`. "
+          "`via=inside`: the text drawn in the control (caption, selected option, value/placeholder, link text); "
+          "`via=label`: a field's / checkbox's label beside it. Fallback when nothing is found: the text box.", "",
+          f"**All controls except links: {100 * (ious >= 0.5).mean() if len(ious) else 0:.1f} % IoU >= 0.5 "
+          f"({len(ious)} queries).**", "",
+          "## Per control kind", "", *table(rows, lambda r: f"{r['control']} ({r['via']})"), "",
+          "## Per screen class (all kinds but links)", "", *table(non_link, lambda r: r["screen"]), "",
+          "## Per theme (all kinds but links)", "", *table(non_link, lambda r: str(r["theme"])), "",
+          "## Links per source", "",
+          "Links are answered with their text box (links have no frame); `as tab` asks "
+          "`control_around(kind=\"tab\")` instead (framed tab or navigation-bar cell, else the text box).", "",
+          *table([r for r in rows if r["control"] == "link"], lambda r: r["source"]), "",
+          *table([{**r, "iou": r["iou_as_tab"]} for r in rows if r["control"] == "link"],
+                 lambda r: r["source"] + " (as tab)")[2:], ""]
+    text = "\n".join(md)
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.with_suffix(".md").write_text(text, encoding="utf-8")
+        with open(a.out.with_suffix(".jsonl"), "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

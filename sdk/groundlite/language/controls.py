@@ -1,0 +1,714 @@
+"""UI controls from the pixels: the box of the button / field / checkbox / menu around a label.
+
+A text finder returns the box of a label's *text*; "the Save button" means the button's frame.
+This module recovers that frame from the screenshot alone (numpy + OpenCV, no model), working in
+a bounded window around the label so that one query costs about a millisecond:
+
+* :func:`control_around` -- the smallest rectangle around a text box whose inside differs from
+  its outside (a border, or a fill): button, select menu, tab, input with text in it; for
+  ``kind="checkbox"/"radio"`` the small square / circle beside the label; for ``kind="link"``
+  the text box itself, with its cue (colour / underline).
+* :func:`field_for_label` -- the input frame that belongs to a label (right of it on its row,
+  else below it).
+* :func:`classify` -- what a text box is: inside a button-like frame, a link, plain text.
+* :func:`find_controls` -- every control of one kind on a screen, from its text lines.
+
+How a frame is found (``_frame_around``): the *inner colour* is the median of a thin ring just
+outside the text box (a button's fill, an input's background). From each side of the text box
+the search walks outward, row by row (top, bottom) or column by column (left, right), to the
+first line whose pixels mostly differ from the inner colour -- a border, or where the fill ends.
+The rectangle is kept only if all four sides are found within the window, its whole perimeter is
+such an edge and the padding between text and frame is uniform (no other text inside), which
+rejects table rules, neighbouring words and far-away containers. Light and dark themes are the
+same case (only differences count); HiDPI only scales the window.
+
+All boxes are ``float32 [4]`` ``x0, y0, x1, y1`` in image pixels (``x1``/``y1`` exclusive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from groundlite.errors import InvalidArgumentError, did_you_mean
+
+__all__ = [
+    "CONTROL_KINDS",
+    "CUES",
+    "MAX_LINES",
+    "ControlBox",
+    "control_around",
+    "field_for_label",
+    "classify",
+    "find_controls",
+]
+
+#: the control kinds a query may name
+CONTROL_KINDS = ("button", "link", "field", "checkbox", "radio", "menu", "tab")
+
+#: what a :class:`ControlBox` was found from
+CUES = ("border", "fill", "square", "circle", "underline", "colour", "text-only")
+
+#: :func:`find_controls` refuses more lines than this (bounded work on one screen)
+MAX_LINES = 2000
+
+# A pixel "differs" when one channel differs by more than this (8-bit). Subtle fills (a #efefef
+# button on white) differ by 16; anti-aliased 1 px borders by 30+.
+_DIFF = 10
+# a row / column is an edge when this fraction of its pixels differ from the inner colour
+_EDGE_FRAC = 0.75
+# the whole perimeter of a kept frame must be this consistent, the padding this uniform
+_PERIM_FRAC = 0.8
+_PAD_UNIFORM = 0.85
+# the window around the label, in text heights
+_REACH_Y = 2.0
+_REACH_X = 8.0
+
+
+@dataclass(frozen=True)
+class ControlBox:
+    """A control found around (or for) a label.
+
+    Attributes:
+        xyxy: float32 ``[4]`` the control's box, image pixels (for links and plain text: the text box).
+        kind: one of :data:`CONTROL_KINDS`, or ``"text"`` (:func:`classify` of plain text).
+        cue: what it was found from, one of :data:`CUES`: ``"border"`` (a frame line around the
+            text), ``"fill"`` (the inside differs from the outside), ``"square"``/``"circle"``
+            (a checkbox / radio mark), ``"underline"``/``"colour"`` (a link), ``"text-only"``.
+        confidence: in ``[0, 1]``: how clean the evidence is (edge consistency, contrast).
+    """
+
+    xyxy: np.ndarray
+    kind: str
+    cue: str
+    confidence: float
+
+    def __post_init__(self) -> None:
+        box = np.asarray(self.xyxy, np.float32).reshape(-1)
+        if box.shape != (4,):
+            raise InvalidArgumentError(f"expected xyxy of shape (4,), got {tuple(np.shape(self.xyxy))}")
+        object.__setattr__(self, "xyxy", box)
+        object.__setattr__(self, "confidence", float(min(1.0, max(0.0, self.confidence))))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"xyxy", "kind", "cue", "confidence"}``."""
+        return {"xyxy": [round(float(v), 1) for v in self.xyxy], "kind": self.kind, "cue": self.cue,
+                "confidence": round(self.confidence, 4)}
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_image(rgb: Any) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise InvalidArgumentError(f"expected rgb as a numpy array, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
+        raise InvalidArgumentError(f"expected rgb of shape (H, W, 3), got {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise InvalidArgumentError(f"expected rgb of dtype uint8, got {rgb.dtype}")
+    return rgb
+
+
+def _check_box(box: Any, shape: tuple[int, ...], name: str = "text_xyxy") -> np.ndarray:
+    try:
+        b = np.asarray(box, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"expected {name} as 4 numbers x0, y0, x1, y1, got {box!r}") from None
+    if b.shape != (4,) or not np.all(np.isfinite(b)):
+        raise InvalidArgumentError(f"expected {name} as 4 finite numbers x0, y0, x1, y1, got {box!r}")
+    if b[2] <= b[0] or b[3] <= b[1]:
+        raise InvalidArgumentError(f"expected {name} with x1 > x0 and y1 > y0, got {b.tolist()}")
+    h, w = shape[:2]
+    if b[0] < -1 or b[1] < -1 or b[2] > w + 1 or b[3] > h + 1:
+        raise InvalidArgumentError(f"expected {name} inside the {w}x{h} image, got {b.tolist()}")
+    return np.clip(b, 0, [w, h, w, h])
+
+
+def _check_kind(kind: Any, allow_none: bool = True) -> str | None:
+    if kind is None and allow_none:
+        return None
+    if not isinstance(kind, str) or kind not in CONTROL_KINDS:
+        raise InvalidArgumentError(
+            f"expected kind one of {', '.join(CONTROL_KINDS)}, got {kind!r}{did_you_mean(kind, CONTROL_KINDS)}")
+    return kind
+
+
+# ------------------------------------------------------------------------------------------------
+# pixel helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _differs(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Bool mask of the pixels (``[..., 3]`` uint8) differing from ``colour`` by more than _DIFF."""
+    if pixels.size == 0:
+        return np.zeros(pixels.shape[:-1], bool)
+    import cv2
+
+    # OpenCV's absdiff / max are ~10x faster than a numpy reduction over the 3-long channel axis
+    c = np.asarray(colour, np.float64)
+    src = np.ascontiguousarray(pixels).reshape(-1, pixels.shape[-2] if pixels.ndim > 2 else 1, 3)
+    b, g, r = cv2.split(cv2.absdiff(src, (c[0], c[1], c[2], 0.0)))
+    return (cv2.max(cv2.max(b, g), r) > _DIFF).reshape(pixels.shape[:-1])
+
+
+def _ring(rgb: np.ndarray, ix: tuple[int, int, int, int], gap: int, width: int) -> np.ndarray:
+    """Pixels ``[N, 3]`` of a ring ``gap..gap+width`` px outside the integer box ``ix``."""
+    H, W = rgb.shape[:2]
+    x0, y0, x1, y1 = ix
+    parts = []
+    for ya, yb in ((y0 - gap - width, y0 - gap), (y1 + gap, y1 + gap + width)):
+        ya, yb = max(0, ya), min(H, yb)
+        if yb > ya:
+            parts.append(rgb[ya:yb, max(0, x0):min(W, x1)].reshape(-1, 3))
+    for xa, xb in ((x0 - gap - width, x0 - gap), (x1 + gap, x1 + gap + width)):
+        xa, xb = max(0, xa), min(W, xb)
+        if xb > xa:
+            parts.append(rgb[max(0, y0):min(H, y1), xa:xb].reshape(-1, 3))
+    parts = [p for p in parts if len(p)]
+    return np.concatenate(parts) if parts else np.zeros((0, 3), np.uint8)
+
+
+def _int_box(b: np.ndarray, W: int, H: int) -> tuple[int, int, int, int]:
+    x0, y0 = int(np.floor(b[0])), int(np.floor(b[1]))
+    x1, y1 = int(np.ceil(b[2])), int(np.ceil(b[3]))
+    return max(0, x0), max(0, y0), min(W, max(x1, x0 + 1)), min(H, max(y1, y0 + 1))
+
+
+def _background(rgb: np.ndarray, ix: tuple[int, int, int, int], h: float) -> tuple[np.ndarray, float] | None:
+    """The colour behind a text box and how uniform the 1 px ring just outside it is.
+
+    The colour is the median of the box's own pixels (ink covers a minority of a text box) and
+    of that ring; a wider ring would reach the border of a tightly padded button.
+    """
+    x0, y0, x1, y1 = ix
+    ring = _ring(rgb, ix, 0, 1)
+    if len(ring) < 8:
+        return None
+    step = max(1, int((y1 - y0) * (x1 - x0) // 4096))
+    inside = rgb[y0:y1, x0:x1].reshape(-1, 3)[::step]
+    colour = np.median(np.concatenate([inside, ring]), axis=0).astype(np.uint8)
+    return colour, float(1.0 - _differs(ring, colour).mean())
+
+
+# ------------------------------------------------------------------------------------------------
+# frames around a text box
+# ------------------------------------------------------------------------------------------------
+
+
+def _walk(rgb: np.ndarray, colour: np.ndarray, span: tuple[int, int], start: int, stop: int,
+          vertical: bool, chunk: int) -> int | None:
+    """Walk from line ``start`` towards ``stop`` (exclusive; either direction) and return the
+    distance to the first line that is an edge: most of its pixels over ``span`` (columns for
+    rows, rows for columns) differ from ``colour``. Lines are compared a chunk at a time, so a
+    near edge costs only its neighbourhood."""
+    step = 1 if stop > start else -1
+    done = 0
+    total = abs(stop - start)
+    while done < total:
+        n = min(chunk, total - done)
+        a = start + step * done
+        lo, hi = (a, a + n) if step > 0 else (a - n + 1, a + 1)
+        if vertical:
+            band = rgb[lo:hi, span[0]:span[1]]
+            frac = _differs(band, colour).mean(axis=1)
+        else:
+            band = rgb[span[0]:span[1], lo:hi]
+            frac = _differs(band, colour).mean(axis=0)
+        if step < 0:
+            frac = frac[::-1]
+        hit = np.flatnonzero(frac >= _EDGE_FRAC)
+        if len(hit):
+            return done + int(hit[0])
+        done += n
+        chunk *= 2
+    return None
+
+
+def _thickness(lines: list[np.ndarray], k: int) -> int:
+    """How many lines after ``lines[0]`` (an edge line, then lines further out) continue it:
+    those of its colour, if a line of another colour follows within ``k`` lines, else 0."""
+    if len(lines) < 2:
+        return 0
+    edge = np.median(lines[0], axis=0)
+    for j, ln in enumerate(lines[1:k + 2], start=1):
+        if float(np.abs(np.median(ln, axis=0) - edge).max()) > _DIFF:
+            return j - 1
+    return 0
+
+
+def _frame_around(rgb: np.ndarray, b: np.ndarray, reach_x: float | None = None) -> tuple[np.ndarray, str, float] | None:
+    """The bordered / filled rectangle enclosing text box ``b``: ``(xyxy, cue, confidence)`` or None."""
+    H, W = rgb.shape[:2]
+    ix = _int_box(b, W, H)
+    x0, y0, x1, y1 = ix
+    h = float(max(4.0, b[3] - b[1]))
+    bg = _background(rgb, ix, h)
+    # the 1 px ring may touch a tightly padded frame on two sides, never on all four
+    if bg is None or bg[1] < 0.35:
+        return None
+    inner = bg[0]
+    ry = int(np.ceil(_REACH_Y * h))
+    rx = int(np.ceil(reach_x if reach_x is not None else min(max(_REACH_X * h, 0.2 * W), 0.4 * W)))
+    wx0, wx1 = max(0, x0 - rx), min(W, x1 + rx)
+    wy0, wy1 = max(0, y0 - ry), min(H, y1 + ry)
+    chunk = max(4, int(h))
+    t = _walk(rgb, inner, (x0, x1), y0 - 1, wy0 - 1, True, chunk)
+    if t is None:
+        return None
+    bo = _walk(rgb, inner, (x0, x1), y1, wy1, True, chunk)
+    if bo is None:
+        return None
+    le = _walk(rgb, inner, (y0, y1), x0 - 1, wx0 - 1, False, chunk)
+    if le is None:
+        return None
+    ri = _walk(rgb, inner, (y0, y1), x1, wx1, False, chunk)
+    if ri is None:
+        return None
+    # edge lines as box coordinates: the edge line itself is part of the frame (a border)
+    fy0, fy1 = y0 - 1 - t, y1 + bo + 1
+    fx0, fx1 = x0 - 1 - le, x1 + ri + 1
+    # a thick border (HiDPI): the lines past the first edge line that still have its colour,
+    # when the colour beyond them differs again (else the "edge" is just the outside: a fill)
+    k = max(2, int(round(0.25 * h)))
+    et = _thickness([rgb[y, x0:x1] for y in range(fy0, max(-1, fy0 - k - 2), -1)], k)
+    eb = _thickness([rgb[y - 1, x0:x1] for y in range(fy1, min(H, fy1 + k + 1) + 1)], k)
+    el = _thickness([rgb[y0:y1, x] for x in range(fx0, max(-1, fx0 - k - 2), -1)], k)
+    er = _thickness([rgb[y0:y1, x - 1] for x in range(fx1, min(W, fx1 + k + 1) + 1)], k)
+    fy0, fy1, fx0, fx1 = fy0 - et, fy1 + eb, fx0 - el, fx1 + er
+    fh, fw = fy1 - fy0, fx1 - fx0
+    # validate the whole perimeter (corners excluded: rounded) and the padding
+    r = max(1, int(round(min(fh, fw) * 0.25)))
+    mask = _differs(rgb[fy0:fy1, fx0:fx1], inner)
+    sides = [mask[0, r:fw - r], mask[-1, r:fw - r], mask[r:fh - r, 0], mask[r:fh - r, -1]]
+    perim = [float(s.mean()) if s.size else 0.0 for s in sides]
+    if min(perim) < _PERIM_FRAC:
+        return None
+    # the padding: inside the border lines, outside the text box
+    pad = mask[1 + et:fh - 1 - eb, 1 + el:fw - 1 - er].copy()
+    oy, ox = fy0 + 1 + et, fx0 + 1 + el
+    pad[max(0, y0 - oy):max(0, y1 - oy), max(0, x0 - ox):max(0, x1 - ox)] = False
+    n_pad = pad.size - (y1 - y0) * (x1 - x0)
+    uniform = 1.0 - float(pad.sum()) / max(1, n_pad)
+    # a select's arrow and an input's caret are small; other text inside is not
+    if n_pad > 0 and uniform < _PAD_UNIFORM:
+        return None
+    # cue: does the outside (just past the frame) differ from the inside?
+    outside = _ring(rgb, (fx0, fy0, fx1, fy1), 1, max(2, int(round(0.1 * h))))
+    cue = "border"
+    contrast = 0.0
+    if len(outside):
+        out_col = np.median(outside, axis=0)
+        contrast = float(np.abs(out_col - inner.astype(np.float64)).max())
+        if contrast > _DIFF:
+            cue = "fill"
+            # a fill without a border: the edge line found is the first line outside
+            edges = (mask[0], mask[-1], mask[:, 0], mask[:, -1])
+            lines = (rgb[fy0, fx0:fx1], rgb[fy1 - 1, fx0:fx1], rgb[fy0:fy1, fx0], rgb[fy0:fy1, fx1 - 1])
+            shrink = [float(np.abs(np.median(ln, axis=0) - out_col).max()) <= _DIFF and e.mean() > 0
+                      for ln, e in zip(lines, edges)]
+            fy0, fy1, fx0, fx1 = fy0 + shrink[0], fy1 - shrink[1], fx0 + shrink[2], fx1 - shrink[3]
+    conf = min(perim) * uniform * bg[1]
+    box = np.array([fx0, fy0, fx1, fy1], np.float32)
+    return box, cue, conf
+
+
+def _bar_cell(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A link / tab drawn as a cell of a filled bar (a navigation bar): ``(xyxy, confidence)``.
+
+    The bar's top and bottom are the nearest edges above / below the text (the screen border
+    counts), at most 0.8 text heights away (a tight bar: a
+    taller one is a page header with ordinary links in it), and its fill differs from what lies beyond it. The
+    cell has no visible sides: it extends half-way to the nearest ink left and right (CSS
+    padding is symmetric), at most 2 text heights.
+    """
+    H, W = rgb.shape[:2]
+    ix = _int_box(b, W, H)
+    x0, y0, x1, y1 = ix
+    h = float(max(4.0, b[3] - b[1]))
+    bg = _background(rgb, ix, h)
+    if bg is None or bg[1] < 0.8:
+        return None
+    inner = bg[0]
+    reach = int(np.ceil(0.8 * h))
+    chunk = max(4, int(h))
+    t = _walk(rgb, inner, (x0, x1), y0 - 1, max(-1, y0 - 1 - reach), True, chunk)
+    if t is None:
+        t = y0 if y0 <= reach else None      # the bar touches the top of the screen
+    bo = _walk(rgb, inner, (x0, x1), y1, min(H, y1 + reach), True, chunk)
+    if bo is None:
+        bo = H - y1 if H - y1 <= reach else None
+    if t is None or bo is None:
+        return None
+    fy0, fy1 = y0 - t, y1 + bo
+    # the fill must differ from what lies beyond the bar (else it is the page itself)
+    beyond = [rgb[yy, x0:x1] for yy in (fy0 - 2, fy1 + 1) if 0 <= yy < H]
+    if not beyond or not any(_differs(row, inner).mean() >= _EDGE_FRAC for row in beyond):
+        return None
+    # the rows of the bar must be the fill nearly everywhere between text and neighbours
+    side = int(np.ceil(2.0 * h))
+    band_l = _differs(rgb[fy0:fy1, max(0, x0 - 2 * side):x0], inner)
+    band_r = _differs(rgb[fy0:fy1, x1:min(W, x1 + 2 * side)], inner)
+    gaps = []
+    for band, flip in ((band_l, True), (band_r, False)):
+        cols = band.any(axis=0)
+        if flip:
+            cols = cols[::-1]
+        hit = np.flatnonzero(cols)
+        gaps.append(int(hit[0]) if len(hit) else None)
+    known = [g for g in gaps if g is not None]
+    pad = min(known) / 2.0 if known else float(side)
+    pad = min(pad, float(side))
+    box = np.array([max(0.0, b[0] - pad), fy0, min(float(W), b[2] + pad), fy1], np.float32)
+    return box, 0.6 * bg[1]
+
+
+def _mark_beside(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str, float] | None:
+    """A checkbox / radio mark (0.5-1.7 text heights, square-ish) just left or right of a label."""
+    import cv2
+
+    H, W = rgb.shape[:2]
+    ix = _int_box(b, W, H)
+    x0, y0, x1, y1 = ix
+    h = float(max(4.0, b[3] - b[1]))
+    bg = _background(rgb, ix, h)
+    if bg is None:
+        return None
+    cy = 0.5 * (b[1] + b[3])
+    wy0, wy1 = max(0, int(cy - 1.3 * h)), min(H, int(np.ceil(cy + 1.3 * h)))
+    best = None
+    for side in ("left", "right"):
+        if side == "left":
+            wx0, wx1 = max(0, int(x0 - 3.0 * h)), x0
+        else:
+            wx0, wx1 = x1, min(W, int(np.ceil(x1 + 3.0 * h)))
+        if wx1 - wx0 < 3 or wy1 - wy0 < 3:
+            continue
+        mask = _differs(rgb[wy0:wy1, wx0:wx1], bg[0]).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for i in range(1, n):
+            x, y, w, hh, area = (int(v) for v in stats[i])
+            s = 0.5 * (w + hh)
+            if not (0.5 * h <= s <= 1.7 * h) or not (0.75 <= w / hh <= 1.33):
+                continue
+            if abs(wy0 + y + 0.5 * hh - cy) > 0.45 * h:
+                continue
+            comp = mask[y:y + hh, x:x + w]
+            # a mark is closed: its outline runs round all four sides
+            k = max(1, int(round(0.15 * s)))    # anti-aliased circles touch their box at a point
+            perim = float(min(comp[:k].any(0).mean(), comp[-k:].any(0).mean(),
+                              comp[:, :k].any(1).mean(), comp[:, -k:].any(1).mean()))
+            if perim < 0.3:
+                continue
+            c = max(1, int(round(0.12 * s)))
+            corners = float(np.mean([comp[:c, :c].mean(), comp[:c, -c:].mean(), comp[-c:, :c].mean(), comp[-c:, -c:].mean()]))
+            shape = "circle" if corners < 0.25 else "square"
+            gap = (x0 - (wx0 + x + w)) if side == "left" else (wx0 + x - x1)
+            if gap > 2.0 * h:
+                continue
+            box = np.array([wx0 + x, wy0 + y, wx0 + x + w, wy0 + y + hh], np.float32)
+            conf = float(min(1.0, perim + 0.3)) * (1.0 - 0.3 * gap / (2.0 * h)) * (0.9 if side == "right" else 1.0)
+            if best is None or conf > best[2]:
+                best = (box, shape, conf)
+    return best
+
+
+def _link_cue(rgb: np.ndarray, b: np.ndarray) -> tuple[str, float]:
+    """``("underline" | "colour" | "text-only", confidence)`` from the ink of a text box."""
+    H, W = rgb.shape[:2]
+    ix = _int_box(b, W, H)
+    x0, y0, x1, y1 = ix
+    h = float(max(4.0, b[3] - b[1]))
+    bg = _background(rgb, ix, h)
+    if bg is None:
+        return "text-only", 0.3
+    crop = rgb[y0:y1, x0:x1]
+    ink = _differs(crop, bg[0])
+    if not ink.any():
+        return "text-only", 0.3
+    # underline: a row in the lower third (or just below the box) that is ink nearly all along
+    yb = min(H, y1 + max(2, int(round(0.15 * h))))
+    low = _differs(rgb[y0 + int(0.6 * (y1 - y0)):yb, x0:x1], bg[0])
+    if low.size and low.mean(axis=1).max() >= 0.8:
+        return "underline", 0.9
+    colours = crop[ink].astype(np.int16)
+    strong = colours[np.abs(colours - bg[0].astype(np.int16)).max(axis=1) > 4 * _DIFF]
+    if len(strong):
+        med = np.median(strong, axis=0)
+        if med.max() - med.min() >= 40:
+            return "colour", 0.8
+    return "text-only", 0.5
+
+
+# ------------------------------------------------------------------------------------------------
+# public API
+# ------------------------------------------------------------------------------------------------
+
+
+def control_around(rgb: np.ndarray, text_xyxy: Any, kind: str | None = None) -> ControlBox | None:
+    """The control whose label is the text in ``text_xyxy``, found from the pixels around it.
+
+    Args:
+        rgb: uint8 ``[H, W, 3]`` screenshot.
+        text_xyxy: the label's text box ``x0, y0, x1, y1`` (image pixels), e.g. from OCR.
+        kind: ``None`` (any framed control), one of :data:`CONTROL_KINDS`.
+
+    Returns:
+        ``kind`` None / "button" / "field" / "menu" / "tab": the smallest rectangle enclosing the
+        text whose inside differs from its outside (cue ``"border"`` or ``"fill"``), searched
+        within 2 text heights above/below and max(8 heights, 20 % of the width) -- at most 40 %
+        -- left/right; ``None`` when the text sits on plain background. ``"tab"`` also accepts a
+        cell of a tight filled bar without visible sides (a navigation bar): the bar's height,
+        extended sideways half-way to the neighbouring text. ``"field"`` / ``"menu"`` fall back to
+        :func:`field_for_label` when no frame encloses the text (the text is the label). ``"checkbox"`` / ``"radio"``: the small
+        square / circle (0.5-1.7 text heights) just left (or right) of the label, else None.
+        ``"link"``: the text box itself (links have no frame), cue ``"underline"`` /
+        ``"colour"`` / ``"text-only"``.
+
+    Raises:
+        InvalidArgumentError: bad image shape/dtype, a box outside the image, an unknown kind.
+    """
+    rgb = _check_image(rgb)
+    kind = _check_kind(kind)
+    b = _check_box(text_xyxy, rgb.shape)
+    if kind == "link":
+        # links have no frame: the text box (a link styled as a tab is asked for as a tab)
+        cue, conf = _link_cue(rgb, b)
+        return ControlBox(b.astype(np.float32), "link", cue, conf)
+    if kind in ("checkbox", "radio"):
+        m = _mark_beside(rgb, b)
+        if m is None:
+            return None
+        box, shape, conf = m
+        if (shape == "circle") != (kind == "radio"):
+            conf *= 0.7     # a rounded checkbox / a square-ish radio: still the nearest mark
+        return ControlBox(box, kind, shape, conf)
+    f = _frame_around(rgb, b)
+    if f is None:
+        if kind in ("field", "menu"):
+            # not a placeholder / value inside a frame: the text may be the field's label
+            g = field_for_label(rgb, b)
+            return None if g is None else ControlBox(g.xyxy, kind, g.cue, g.confidence)
+        if kind == "tab":
+            cell = _bar_cell(rgb, b)
+            if cell is not None:
+                return ControlBox(cell[0], "tab", "fill", cell[1])
+        return None
+    box, cue, conf = f
+    return ControlBox(box, kind or _guess_kind(rgb, box, b, cue), cue, conf)
+
+
+def _guess_kind(rgb: np.ndarray, frame: np.ndarray, text: np.ndarray, cue: str) -> str:
+    """button / field / menu from the frame's geometry (text placement, an arrow at the right)."""
+    h = float(text[3] - text[1])
+    pad_l, pad_r = text[0] - frame[0], frame[2] - text[2]
+    if pad_r > max(2.5 * pad_l, 1.5 * h):
+        # text at the left of a wide frame: a field, or a menu when ink sits near the right end
+        H, W = rgb.shape[:2]
+        fx0, fy0, fx1, fy1 = (int(v) for v in frame)
+        inner = _background(rgb, _int_box(text, W, H), h)
+        if inner is not None:
+            zone = rgb[fy0 + 2:fy1 - 2, max(fx0, fx1 - int(1.6 * h)):fx1 - 2]
+            if zone.size and _differs(zone, inner[0]).mean() > 0.03:
+                return "menu"
+        return "field"
+    return "button"
+
+
+def field_for_label(rgb: np.ndarray, label_xyxy: Any, lines: Sequence[Any] | None = None) -> ControlBox | None:
+    """The input frame belonging to the label in ``label_xyxy``.
+
+    The nearest rectangle-like frame (a closed outline or a filled box, 0.8-4 label heights tall,
+    at least 1.5 heights wide) whose vertical centre is on the label's row, right of the label
+    (a gap of at most ``min(40 % of the width, 40 heights)``); else the nearest one directly
+    below it (columns overlapping the label), its top within 5 heights. With ``lines`` (objects with ``.xyxy`` and
+    ``.text``, e.g. :class:`groundlite.text.TextLine`), a frame is skipped when another line sits
+    between the label and it (the frame is that line's), or when it encloses the label.
+
+    Returns:
+        ``ControlBox(kind="field", cue="border"|"fill")`` or None.
+
+    Raises:
+        InvalidArgumentError: bad image, a box outside the image.
+    """
+    rgb = _check_image(rgb)
+    b = _check_box(label_xyxy, rgb.shape, "label_xyxy")
+    H, W = rgb.shape[:2]
+    ix = _int_box(b, W, H)
+    h = float(max(4.0, b[3] - b[1]))
+    bg = _background(rgb, ix, h)
+    if bg is None:
+        return None
+    others = []
+    for ln in lines or ():
+        ob = np.asarray(getattr(ln, "xyxy", ln), np.float64).reshape(-1)[:4]
+        if _iou(ob, b) < 0.5 and not _contains(b, ob):
+            others.append(ob)
+    cy = 0.5 * (b[1] + b[3])
+    max_gap = min(0.4 * W, 40 * h)
+    # a first window wide enough for most fields; a frame cut by its right end is looked for
+    # again in a window to the screen's right edge
+    near = int(min(W, b[2] + 30 * h))
+    for where, wy0, wy1, wx0 in (
+        ("right", int(max(0, cy - 2.2 * h)), int(min(H, cy + 2.2 * h)), int(b[2])),
+        ("below", int(b[3]), int(min(H, b[3] + 5 * h)), int(max(0, b[0] - 2 * h))),
+    ):
+        for wx1 in dict.fromkeys((near, W)):
+            found, cut = _field_in(rgb, bg[0], b, h, where, (wx0, wy0, wx1, wy1), max_gap, others)
+            if found is not None or not cut:
+                break
+        if found is not None:
+            gap, box, cue, perim = found
+            conf = perim * bg[1] * (1.0 - 0.5 * min(1.0, gap / (20 * h)))
+            return ControlBox(box.astype(np.float32), "field", cue, conf)
+    return None
+
+
+def _field_in(rgb, colour, b, h, where, window, max_gap, others):
+    """The nearest field frame in ``window``: ``((gap, box, cue, perim) | None, cut)``, where
+    ``cut`` says a candidate touched the window's right end."""
+    import cv2
+
+    wx0, wy0, wx1, wy1 = window
+    if wx1 - wx0 < 4 or wy1 - wy0 < 4:
+        return None, False
+    cy = 0.5 * (b[1] + b[3])
+    mask = _differs(rgb[wy0:wy1, wx0:wx1], colour).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    cands, cut = [], False
+    for i in range(1, n):
+        x, y, w, hh, _area = (int(v) for v in stats[i])
+        if not (0.8 * h <= hh <= 4.0 * h) or w < 1.5 * h:
+            continue
+        box = np.array([wx0 + x, wy0 + y, wx0 + x + w, wy0 + y + hh], np.float64)
+        if where == "right":
+            if abs(0.5 * (box[1] + box[3]) - cy) > 0.5 * max(h, hh / 2) or box[0] < b[2] - 1:
+                continue
+            gap = box[0] - b[2]
+        else:
+            if box[2] <= b[0] or box[0] >= b[2] or box[1] < b[3] - 1:
+                continue
+            gap = box[1] - b[3]
+        if gap > max_gap:
+            continue
+        if x + w >= wx1 - wx0 and wx1 < rgb.shape[1]:
+            cut = True
+            continue
+        comp = mask[y:y + hh, x:x + w]
+        r = max(1, int(round(0.25 * min(w, hh))))
+        sides = [comp[0, r:w - r], comp[-1, r:w - r], comp[r:hh - r, 0], comp[r:hh - r, -1]]
+        perim = min(float(s.mean()) if s.size else 0.0 for s in sides)
+        if perim < _PERIM_FRAC or _contains(box, b):
+            continue
+        if any(_between(b, ob, box, where) for ob in others):
+            continue
+        fill = float(comp[1:-1, 1:-1].mean()) if hh > 2 and w > 2 else 1.0
+        cands.append((gap, box, "fill" if fill > 0.5 else "border", perim))
+    if not cands:
+        return None, cut
+    return min(cands, key=lambda c: c[0]), cut
+
+
+def classify(rgb: np.ndarray, text_xyxy: Any) -> ControlBox:
+    """What the text in ``text_xyxy`` is: a framed control, a checkbox label, a link or plain text.
+
+    Returns:
+        a framed control (``kind`` "button" / "field" / "menu", guessed from where the text sits in
+        the frame and an arrow at its right end), else a checkbox / radio (a mark beside it), else
+        ``kind="link"`` when the text is underlined or coloured, else ``kind="text"`` with the text
+        box and cue ``"text-only"``.
+
+    Raises:
+        InvalidArgumentError: bad image, a box outside the image.
+    """
+    rgb = _check_image(rgb)
+    b = _check_box(text_xyxy, rgb.shape)
+    found = control_around(rgb, b)
+    if found is not None:
+        return found
+    m = _mark_beside(rgb, b)
+    if m is not None and m[2] >= 0.6:
+        return ControlBox(m[0], "radio" if m[1] == "circle" else "checkbox", m[1], m[2])
+    cue, conf = _link_cue(rgb, b)
+    if cue in ("underline", "colour"):
+        return ControlBox(b.astype(np.float32), "link", cue, conf)
+    return ControlBox(b.astype(np.float32), "text", "text-only", conf)
+
+
+def find_controls(rgb: np.ndarray, lines: Sequence[Any], kind: str) -> list[ControlBox]:
+    """Every control of ``kind`` on the screen, in reading order (top to bottom, left to right).
+
+    Each text line (objects with ``.xyxy``, e.g. :class:`groundlite.text.TextLine`, or plain
+    boxes) is tested once: buttons / menus / tabs are lines inside a frame of that kind; fields
+    are lines inside a field-like frame plus the frame each line labels (:func:`field_for_label`);
+    checkboxes / radios are marks beside a line; links are underlined / coloured lines. Controls
+    found twice (IoU > 0.7) are kept once.
+
+    Raises:
+        InvalidArgumentError: bad image, unknown kind, more than :data:`MAX_LINES` lines.
+    """
+    rgb = _check_image(rgb)
+    kind = _check_kind(kind, allow_none=False)
+    lines = list(lines)
+    if len(lines) > MAX_LINES:
+        raise InvalidArgumentError(f"expected at most {MAX_LINES} lines, got {len(lines)}")
+    H, W = rgb.shape[:2]
+    found: list[ControlBox] = []
+    boxes = []
+    for ln in lines:
+        b = np.asarray(getattr(ln, "xyxy", ln), np.float64).reshape(-1)[:4]
+        if b.shape != (4,) or b[2] <= b[0] or b[3] <= b[1] or b[0] >= W or b[1] >= H or b[2] <= 0 or b[3] <= 0:
+            continue
+        boxes.append(np.clip(b, 0, [W, H, W, H]))
+    for b in boxes:
+        cands: list[ControlBox] = []
+        if kind == "link":
+            c = control_around(rgb, b, "link")
+            if c.cue != "text-only":
+                cands.append(c)
+        elif kind in ("checkbox", "radio"):
+            c = control_around(rgb, b, kind)
+            if c is not None and c.cue == ("circle" if kind == "radio" else "square"):
+                cands.append(c)
+        else:
+            c = control_around(rgb, b)
+            if c is not None and (c.kind == kind or kind == "tab" and c.kind == "button"):
+                cands.append(ControlBox(c.xyxy, kind, c.cue, c.confidence))
+            if kind == "field":
+                f = field_for_label(rgb, b, lines)
+                if f is not None:
+                    cands.append(f)
+        for c in cands:
+            if all(_iou(c.xyxy, o.xyxy) <= 0.7 for o in found):
+                found.append(c)
+    found.sort(key=lambda c: (round(float(c.xyxy[1] + c.xyxy[3]) / max(1.0, float(c.xyxy[3] - c.xyxy[1])) / 2), float(c.xyxy[0])))
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# box helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _contains(outer: np.ndarray, inner: np.ndarray, tol: float = 1.0) -> bool:
+    return bool(outer[0] - tol <= inner[0] and outer[1] - tol <= inner[1]
+                and inner[2] <= outer[2] + tol and inner[3] <= outer[3] + tol)
+
+
+def _between(label: np.ndarray, other: np.ndarray, frame: np.ndarray, where: str) -> bool:
+    """Whether ``other`` lies between ``label`` and ``frame`` (so the frame is ``other``'s)."""
+    ocx, ocy = 0.5 * (other[0] + other[2]), 0.5 * (other[1] + other[3])
+    if where == "right":
+        return bool(label[2] <= ocx <= frame[0] and label[1] <= ocy <= label[3])
+    return bool(label[3] <= ocy <= frame[1] and frame[0] <= ocx <= frame[2])
