@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -49,6 +50,7 @@ from groundlite.text.normalize import normalize  # noqa: E402
 
 DEFAULT_DATA = Path("/tmp/realscreens_q")
 IOU_HIT = 0.5
+REPEATS = 5
 
 
 def dom_lines(shot: dict[str, Any]) -> list[TextLine]:
@@ -118,7 +120,13 @@ def evaluate(shots: list[dict[str, Any]], want_mode: str) -> list[dict[str, Any]
             want = expected_type(q["label"]) if want_mode == "expected" else None
             t = time.perf_counter()
             got = find_values(lines, li, box, want_type=want)
-            us = (time.perf_counter() - t) * 1e6
+            us = (time.perf_counter() - t) * 1e6      # the screen's first query computes its geometry
+            warm = []
+            for _ in range(REPEATS):          # best of REPEATS: the machine is shared
+                t = time.perf_counter()
+                find_values(lines, li, box, want_type=want)
+                warm.append((time.perf_counter() - t) * 1e6)
+            rec["warm_us"] = min(warm)
             if not got:
                 recs.append(dict(rec, hit=False, got=None, got_layout=None, why="no candidate", us=us))
                 continue
@@ -182,8 +190,18 @@ def main(argv: list[str] | None = None) -> int:
                 for row in rows:
                     jrows.append({"bench": "fields", "want": mode, "split": split, "by": key or "all", **row})
             if split == "all":
-                md += [f"median time per query: {statistics.median(us):.0f} µs "
-                       f"(p90 {np.percentile(us, 90):.0f} µs, {len(us)} queries; shared machine)", ""]
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                warm = [r["warm_us"] for r in recs if "warm_us" in r]
+                md += [f"time per query, median (p90): {statistics.median(warm):.0f} µs ({np.percentile(warm, 90):.0f}) "
+                       f"on a screen already seen (best of {REPEATS}), {statistics.median(us):.0f} µs ({np.percentile(us, 90):.0f}) "
+                       f"counting the line-geometry pass of a new screen; {len(us)} queries, lines per screen "
+                       f"median {statistics.median(len(s['lines']) for s in shots):.0f}; shared machine, "
+                       f"1-min load average {load:.1f} on {os.cpu_count()} cores", ""]
+                jrows.append({"bench": "fields", "want": mode, "split": "all", "by": "time", "n": len(us),
+                              "warm_median_us": round(statistics.median(warm), 1),
+                              "warm_p90_us": round(float(np.percentile(warm, 90)), 1),
+                              "first_median_us": round(statistics.median(us), 1),
+                              "first_p90_us": round(float(np.percentile(us, 90)), 1), "loadavg": round(load, 2)})
         if mode == "expected":
             miss = [r for r in recs if r["split"] == "test" and not r["hit"]][: args.failures]
             if miss:

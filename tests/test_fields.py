@@ -78,6 +78,10 @@ LAYOUT_CASES = [
      1, "Qty", {}, "2", "cell-below", "number"),
     ([("Item", 0, 0), ("Qty", 200, 0), ("Price", 400, 0), ("Widget", 0, 40), ("2", 200, 40), ("$3.00", 400, 40)],
      2, "Price", {"want_type": "money"}, "$3.00", "cell-below", "money"),
+    # ... also when OCR read the header row as one line
+    ([("Item      Qty      Price", 0, 0), ("Widget", 0, 40), ("2", 100, 40), ("$3.00", 190, 40)],
+     0, "Qty", {}, "2", "below", "number"),
+    ([("Subtotal      10.00", 0, 0), ("Tax           1.00", 0, 24)], 0, "Subtotal", {}, "10.00", "same-line", "money"),
     # want_type beats layout order: right is text, below is money
     ([("Total", 0, 0), ("Paid in full", 100, 0), ("$12.50", 0, 24)], 0, "Total", {"want_type": "money"},
      "$12.50", "below", "money"),

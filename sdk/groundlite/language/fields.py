@@ -37,7 +37,9 @@ label-likeness``: layout priors prefer same-line, then right, then below
 :data:`TYPE_MISMATCH` — small enough that *any* matching candidate beats *any* mismatching one,
 whatever their layouts. A candidate that is itself label-like (ends with ``:`` or is a short known
 label word such as "Total") is multiplied by :data:`LABEL_LIKE_FACTOR`; a cell to the right of a
-column header that heads a column itself is multiplied by :data:`HEADER_FACTOR`, and one of more
+column header that heads a column itself (or, in a header row read as one line, the text after a
+wide gap that has a line under it) is multiplied by :data:`HEADER_FACTOR` when it is plain text,
+the label has no colon and a value below it exists, and one of more
 than :data:`MAX_VALUE_WORDS` words (a paragraph of a neighbouring column) by :data:`PROSE_FACTOR`.
 
 Types (:func:`value_type`) are a short table of regular expressions (:data:`TYPE_PATTERNS`), and
@@ -102,6 +104,9 @@ WRAP_GAP = 0.2
 ALIGN_TOL = 0.5
 #: grid rows are looked for within this many label heights above and below
 GRID_WINDOW = 12.0
+#: no rule looks further than this many label heights above or below the label (the lines outside
+#: are not examined at all)
+WINDOW = GRID_WINDOW + 8.0
 
 #: layout priors (before distance decay); ``same-line`` is after a ':' (wide gap: ``SAME_LINE_GAP_PRIOR``,
 #: neither: ``SAME_LINE_WEAK_PRIOR`` and only for a typed, non-text value)
@@ -331,31 +336,44 @@ def _boxes(lines: Sequence[Any]) -> np.ndarray:
 
 
 _cache_lock = threading.Lock()
-_cache: tuple[tuple[int, ...], list[Any], tuple[np.ndarray, ...]] | None = None
+_cache: tuple[list[Any], tuple[np.ndarray, ...]] | None = None
 
 
-def _geometry(lines: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(boxes [N,4] f64, heights [N], valid [N] bool, non-empty text [N] bool)`` of ``lines``.
+def _same_objects(a: list[Any], b: list[Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    try:
+        return a == b       # identity is checked first, element by element, in C
+    except Exception:       # an element whose == is not a plain bool (numpy fields)
+        return all(x is y for x, y in zip(a, b))
 
-    The last screen's geometry is kept (keyed by the identity of its line objects, which the cache
-    holds, so an identity cannot be reused), so many queries against one screen compute it once.
+
+def _geometry(lines: Sequence[Any]) -> tuple[np.ndarray, ...]:
+    """``(boxes [N,4] f64, heights [N], valid [N] bool, non-empty text [N] bool, order [N] int64,
+    sorted centres [N])`` of ``lines``: ``order`` sorts the lines by vertical centre.
+
+    The last screen's geometry is kept, keyed by its line objects (the same objects, or equal ones;
+    the cache holds them, so an identity cannot be reused), so many queries against one screen
+    compute it once.
     """
     global _cache
-    key = tuple(map(id, lines))
+    seq = list(lines)
     with _cache_lock:
         hit = _cache
-    if hit is not None and hit[0] == key:
-        return hit[2]  # type: ignore[return-value]
+    if hit is not None and _same_objects(hit[0], seq):
+        return hit[1]
     boxes = _boxes(lines)
     valid = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])
     heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
     heights[~valid] = 1.0
     nonempty = np.fromiter((bool(str(line.text).strip()) for line in lines), bool, len(lines))
-    geo = (boxes, heights, valid, nonempty)
+    cy = np.where(valid, 0.5 * (boxes[:, 1] + boxes[:, 3]), np.inf)
+    order = np.argsort(cy, kind="stable")
+    geo = (boxes, heights, valid, nonempty, order, cy[order])
     for a in geo:
         a.setflags(write=False)
     with _cache_lock:
-        _cache = (key, list(lines), geo)
+        _cache = (seq, geo)
     return geo
 
 
@@ -484,7 +502,7 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
             ``want_type``, a bad ``limit`` or more than :data:`MAX_LINES` lines.
     """
     label_idx, lbox = _check(lines, label_lines, label_xyxy, want_type, limit)
-    boxes, heights, valid, nonempty = _geometry(lines)
+    boxes, heights, valid, nonempty, order, cy_sorted = _geometry(lines)
     own = np.zeros(len(lines), bool)
     own[list(label_idx)] = True
     lh = [float(heights[i]) for i in label_idx if valid[i]]
@@ -497,25 +515,41 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
         text, box, prior, c0 = same
         cands.append(_Cand("same-line", prior, 0.0, [last], text, box))
 
-    other = valid & nonempty & ~own
     # the label's column box: its (last) line, so right-aligned "Label:" cells line up with each other
     col = boxes[last] if valid[last] else lbox
-    right = _right(boxes, heights, other, lbox, h, col)
-    below = _below(boxes, heights, other, lbox, h, col)
-    for layout, found in (("right", right), ("below", below)):
-        if found is None:
-            continue
-        j, kind, gap_frac, header = found
-        cell = _value_of(lines, j, heights[j], boxes, heights, other, col if layout == "right" else None)
-        if cell is None:
-            continue
-        text, box, used = cell
-        cands.append(_Cand(kind, LAYOUT_PRIOR[kind], gap_frac, used, text, box, header))
+    # every rule looks at most WINDOW label heights above or below the label: work on those lines only
+    reach = WINDOW * h
+    lo = int(np.searchsorted(cy_sorted, min(lbox[1], col[1]) - reach, "left"))
+    hi = int(np.searchsorted(cy_sorted, max(lbox[3], col[3]) + reach, "right"))
+    win = np.sort(order[lo:hi])
+    win = win[valid[win] & nonempty[win] & ~own[win]]
+    if len(win):
+        sub = [lines[i] for i in win.tolist()]
+        b, hs, other = boxes[win], heights[win], np.ones(len(win), bool)
+        right = _right(b, hs, other, lbox, h, col)
+        below = _below(b, hs, other, lbox, h, col)
+        for layout, found in (("right", right), ("below", below)):
+            if found is None:
+                continue
+            j, kind, gap_frac, header = found
+            cell = _value_of(sub, j, hs[j], b, hs, other, col if layout == "right" else None)
+            if cell is None:
+                continue
+            text, box, used = cell
+            cands.append(_Cand(kind, LAYOUT_PRIOR[kind], gap_frac, [int(win[k]) for k in used], text, box, header))
 
     # a cell right of a column header that heads a column of its own is another header
     has_cell_below = any(c.layout == "cell-below" for c in cands)
-    label_text = _label_text(lines[last], lbox)
-    colon = label_text.rstrip().endswith((":", "：")) or (same is not None and same[2] == LAYOUT_PRIOR["same-line"])
+    for c in cands:
+        # a header row read as one line ("Description    Location"): the wide-gap "value" heads a
+        # column of its own, with a line under it, while the label has a value below too
+        if c.layout == "same-line" and c.prior == SAME_LINE_GAP_PRIOR and any(d.layout in ("below", "cell-below") for d in cands):
+            vb, wb = c.box, boxes[win]
+            under = (wb[:, 0] < vb[2]) & (wb[:, 2] > vb[0]) & (wb[:, 1] >= vb[3] - 0.3 * h) \
+                & (wb[:, 1] - vb[3] <= CELL_BELOW_MAX_GAP * h)
+            if under.any():
+                c.header_right, has_cell_below = True, True
+    colon: bool | None = None            # does the label end with ':' (computed when needed)
     out = []
     for c in cands:
         vt = value_type(c.text)
@@ -526,12 +560,16 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
             score *= LABEL_LIKE_FACTOR
         if len(c.text.split()) > MAX_VALUE_WORDS:
             score *= PROSE_FACTOR
-        if c.header_right and has_cell_below and not colon and vt == "text":
-            score *= HEADER_FACTOR
+        if c.header_right and has_cell_below and vt == "text":
+            if colon is None:
+                colon = _label_text(lines[last], lbox).rstrip().endswith((":", "：")) or \
+                    (same is not None and same[2] == LAYOUT_PRIOR["same-line"])
+            if not colon:
+                score *= HEADER_FACTOR
         out.append(ValueCandidate(np.asarray(c.box, np.float32), c.text, tuple(c.lines), c.layout, vt,
                                   float(min(max(score, 0.0), 1.0))))
-    order = {k: i for i, k in enumerate(("same-line", "right", "cell-right", "below", "cell-below"))}
-    out.sort(key=lambda v: (-v.score, order[v.layout]))
+    rank = {k: i for i, k in enumerate(("same-line", "right", "cell-right", "below", "cell-below"))}
+    out.sort(key=lambda v: (-v.score, rank[v.layout]))
     return out[: int(limit)]
 
 
