@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             if split == "all":
                 load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
                 warm = [r["warm_us"] for r in recs if "warm_us" in r]
-                md += [f"time per query, median (p90): {statistics.median(warm):.0f} µs ({np.percentile(warm, 90):.0f}) "
-                       f"on a screen already seen (best of {REPEATS}), {statistics.median(us):.0f} µs ({np.percentile(us, 90):.0f}) "
+                md += [f"time per query, median (p90): {statistics.median(warm):.0f} µs "
+                       f"({np.percentile(warm, 90):.0f}) on a screen already seen (best of {REPEATS}), "
+                       f"{statistics.median(us):.0f} µs ({np.percentile(us, 90):.0f}) "
                        f"counting the line-geometry pass of a new screen; {len(us)} queries, lines per screen "
                        f"median {statistics.median(len(s['lines']) for s in shots):.0f}; shared machine, "
                        f"1-min load average {load:.1f} on {os.cpu_count()} cores", ""]

@@ -26,6 +26,8 @@ from groundlite.language.fields import (
 )
 from groundlite.text.lines import TextLine
 
+from bench_modules import load_benchmark
+
 REPO = Path(__file__).resolve().parent.parent
 REAL = REPO / "export" / "groundlite_export" / "assets" / "realscreens" / "labels.jsonl"
 
@@ -291,27 +293,8 @@ def test_is_label_like(text, expected):
 
 # ----------------------------------------------------------------------------- real screenshots
 
-def dom_lines(shot: dict) -> list[TextLine]:
-    """TextLines from the DOM lines of one screenshot: each word's box split evenly over its
-    characters, the space between two words spanning their gap."""
-    out = []
-    for ln in shot["lines"]:
-        words = [shot["words"][k] for k in ln["words"]]
-        text, boxes = [], []
-        for i, w in enumerate(words):
-            b = np.asarray(w["xyxy"], np.float32)
-            if i:
-                p = np.asarray(words[i - 1]["xyxy"], np.float32)
-                text.append(" ")
-                boxes.append([p[2], b[1], max(b[0], p[2]), b[3]])
-            xs = np.linspace(b[0], b[2], len(w["text"]) + 1)
-            boxes.extend([xs[c], b[1], xs[c + 1], b[3]] for c in range(len(w["text"])))
-            text.append(w["text"])
-        xyxy = np.asarray(ln["xyxy"], np.float32)
-        quad = np.array([[xyxy[0], xyxy[1]], [xyxy[2], xyxy[1]], [xyxy[2], xyxy[3]], [xyxy[0], xyxy[3]]], np.float32)
-        s = "".join(text)
-        out.append(TextLine(s, 1.0, quad, xyxy, np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(len(s), np.float32)))
-    return out
+bench = load_benchmark("fields")
+dom_lines = bench.dom_lines   # DOM lines -> TextLines, each word's box split evenly over its characters
 
 
 @pytest.fixture(scope="module")
@@ -389,3 +372,90 @@ def test_real_screen_speed(shots):
         find_values(lines, (i,), lines[i].xyxy)
     per = (time.perf_counter() - t) / len(lines)
     assert per < 0.02
+
+
+def test_benchmark_scores_a_hit_by_box_or_text(shots):
+    d = dict(shots[OFFICE])
+    lines = dom_lines(d)
+    li = next(i for i, line in enumerate(lines) if line.text == "Location:")
+    truth = [w["xyxy"] for w in (d["words"][k] for k in d["lines"][li + 1]["words"])]
+    vbox = [min(b[0] for b in truth), min(b[1] for b in truth), max(b[2] for b in truth), max(b[3] for b in truth)]
+    q = {"type": "field", "label": "Location", "label_xyxy": span(lines[li], "Location").tolist(), "value": "Room 214",
+         "xyxy": vbox, "layout": "cell-right", "value_type": "text", "source": "th-td"}
+    wrong = dict(q, value="Studio B", xyxy=[0, 0, 5, 5])
+    recs = bench.evaluate([dict(d, queries=[q, wrong])], "expected")
+    assert [r["hit"] for r in recs] == [True, False] and recs[0]["rank"] == 1 and recs[1]["rank"] is None
+    rows = bench.summarise(recs, "layout")
+    assert rows == [{"group": "cell-right", "n": 2, "top1": "50.0 %", "top1_n": 1, "top3": "50.0 %"}]
+
+
+# Lines as groundlite's built-in text model ("text", PP-OCRv6) read two committed screenshots:
+# (text, detected line box, extent of the character boxes). Detected boxes are inflated and
+# overlap vertically; the character boxes span the ink band grown to the font's content area.
+OCR_PHONE = [  # cups-printers-phone-360x800-d2-dark-s0, lines 12-31
+    ("Queue Name", (11, 509, 150, 540), (19, 514, 148, 537)),
+    ("Description", (168, 507, 300, 541), (176, 513, 295, 539)),
+    ("Location", (314, 506, 419, 540), (322, 513, 413, 533)),
+    ("Make and Model", (439, 508, 614, 538), (451, 513, 611, 533)),
+    ("Status", (632, 508, 710, 540), (640, 515, 704, 533)),
+    ("Large format", (163, 543, 300, 580), (172, 550, 297, 578)),
+    ("Studio B", (312, 558, 405, 589), (320, 563, 397, 584)),
+    ("Generic PCL Laser", (435, 545, 626, 577), (447, 550, 622, 574)),
+    ("Idle", (626, 556, 678, 591), (635, 563, 675, 584)),
+    ("Design_Plotter", (11, 561, 154, 588), (18, 563, 153, 588)),
+    ("plotter", (164, 568, 239, 605), (176, 575, 231, 601)),
+    ("Printer", (432, 565, 512, 603), (443, 574, 505, 597)),
+    ("Label_Printer", (9, 619, 142, 649), (16, 623, 142, 646)),
+    ("Shipping", (161, 603, 262, 644), (171, 612, 260, 640)),
+    ("Warehouse", (312, 608, 436, 638), (324, 613, 429, 634)),
+    ("DYMO Label", (426, 608, 568, 638), (444, 613, 566, 634)),
+    ("Idle", (626, 616, 678, 652), (638, 624, 668, 645)),
+    ("labels", (162, 628, 235, 664), (171, 636, 230, 657)),
+    ("dock", (309, 628, 373, 665), (318, 636, 367, 657)),
+    ("Printer", (432, 627, 512, 663), (441, 635, 507, 658)),
+]
+OCR_DESKTOP = [  # cups-printers-1280x800-d1-light-s0, lines 12-31
+    ("Queue Name", (89, 191, 198, 218), (96, 196, 195, 215)),
+    ("Description", (276, 189, 378, 219), (287, 194, 372, 216)),
+    ("Location", (570, 190, 652, 218), (577, 196, 647, 212)),
+    ("Make and Model", (778, 192, 913, 215), (788, 196, 910, 212)),
+    ("Status", (1087, 190, 1152, 218), (1099, 196, 1145, 212)),
+    ("Design_Plotter", (85, 220, 200, 247), (97, 225, 198, 244)),
+    ("Large format plotter", (276, 220, 426, 247), (283, 225, 426, 244)),
+    ("Studio B", (568, 219, 642, 247), (575, 225, 636, 241)),
+    ("Generic PCL Laser Printer", (776, 219, 972, 245), (786, 223, 970, 243)),
+    ("Idle", (1084, 218, 1127, 249), (1094, 225, 1120, 241)),
+    ("Label_Printer", (85, 247, 192, 277), (92, 253, 190, 272)),
+    ("Shipping labels", (276, 249, 395, 276), (283, 254, 395, 273)),
+    ("Warehouse dock", (570, 250, 700, 274), (580, 254, 696, 270)),
+    ("DYMO Label Printer", (775, 248, 928, 274), (785, 253, 928, 272)),
+    ("Idle", (1084, 246, 1127, 278), (1087, 254, 1124, 270)),
+    ("Office_Laser", (86, 276, 188, 306), (93, 282, 186, 301)),
+    ("Office laser, second floor", (275, 277, 461, 303), (281, 283, 461, 301)),
+    ("Room 214", (569, 277, 656, 304), (576, 283, 652, 299)),
+    ("Generic PostScript Printer", (776, 278, 972, 304), (782, 283, 969, 302)),
+    ("Idle", (1084, 275, 1126, 307), (1087, 283, 1124, 299)),
+]
+
+
+def ocr_line(text, xyxy, ink) -> TextLine:
+    xs = np.linspace(ink[0], ink[2], len(text) + 1, dtype=np.float32)
+    chars = np.stack([xs[:-1], np.full(len(text), ink[1]), xs[1:], np.full(len(text), ink[3])], 1).astype(np.float32)
+    b = np.asarray(xyxy, np.float32)
+    quad = np.array([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]], np.float32)
+    return TextLine(text, 0.99, quad, b, chars, np.full(len(text), 0.99, np.float32))
+
+
+OCR_TRUTH = {"Queue Name": "Design_Plotter", "Description": "Large format plotter", "Location": "Studio B",
+             "Make and Model": "Generic PCL Laser Printer", "Status": "Idle"}
+
+
+@pytest.mark.parametrize("table", [OCR_PHONE, OCR_DESKTOP], ids=["phone", "desktop"])
+@pytest.mark.parametrize("header", list(OCR_TRUTH))
+def test_ocr_table_headers(table, header):
+    """Wrapped cells are joined (phone) and the next row is not (desktop, whose detected boxes of
+    consecutive rows touch): the wrap test uses the character boxes, not the detected boxes."""
+    lines = [ocr_line(*row) for row in table]
+    li = next(i for i, line in enumerate(lines) if line.text == header)
+    best = find_values(lines, (li,), lines[li].char_xyxy[[0, -1]].reshape(-1)[[0, 1, 6, 7]])[0]
+    assert (best.text, best.layout) == (OCR_TRUTH[header], "cell-below")

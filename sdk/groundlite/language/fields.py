@@ -25,8 +25,8 @@ layout           where the value is, relative to the label
 A value is one cell: it stops at the next wide gap on its line (a column boundary, a gap wider
 than :data:`COLUMN_GAP` line heights between two characters) or before the next ``Key:`` word
 (a ``,`` or ``;`` before the cut dropped), and takes up to :data:`MAX_WRAP_LINES` continuation
-lines stacked tightly under it (a wrapped table cell: gap <= :data:`WRAP_GAP` line heights,
-left-aligned, and the continuation's first word would not have fitted on the line above, the
+lines stacked tightly under it (a wrapped table cell: the gap between the characters' boxes at
+most :data:`WRAP_GAP` of their height, left-aligned, and the continuation's first word would not have fitted on the line above, the
 column's right edge being the furthest right edge of the lines left-aligned with the value
 nearby — so two short list items are not joined).
 
@@ -129,7 +129,7 @@ COMPATIBLE = {
     "money": ("number",),
     "number": ("money", "percent", "identifier"),
     "percent": ("number",),
-    "identifier": ("number", "text"),
+    "identifier": ("number", "text", "url"),  # "Source code" -> Lib/shelve.py, a path
     "date": (),
     "email": (),
     "phone": ("number",),
@@ -445,7 +445,8 @@ class _Cand:
 
 # ----------------------------------------------------------------------------- find_values
 
-def _check(lines: Sequence[Any], label_lines: Any, label_xyxy: Any, want_type: Any, limit: Any) -> tuple[tuple[int, ...], np.ndarray]:
+def _check(lines: Sequence[Any], label_lines: Any, label_xyxy: Any, want_type: Any,
+           limit: Any) -> tuple[tuple[int, ...], np.ndarray]:
     if isinstance(lines, (str, bytes)) or not hasattr(lines, "__len__") or not hasattr(lines, "__getitem__"):
         raise InvalidArgumentError(f"expected lines to be a sequence of text lines, got {type(lines).__name__}")
     if len(lines) > MAX_LINES:
@@ -464,7 +465,8 @@ def _check(lines: Sequence[Any], label_lines: Any, label_xyxy: Any, want_type: A
     try:
         box = np.asarray(label_xyxy, np.float64)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"expected label_xyxy to be 4 numbers [x0, y0, x1, y1], got {label_xyxy!r}") from None
+        raise InvalidArgumentError(
+            f"expected label_xyxy to be 4 numbers [x0, y0, x1, y1], got {label_xyxy!r}") from None
     if box.shape != (4,) or not np.isfinite(box).all() or box[2] < box[0] or box[3] < box[1]:
         raise InvalidArgumentError(
             f"expected label_xyxy to be 4 finite numbers [x0, y0, x1, y1] with x1 >= x0 and y1 >= y0, "
@@ -543,7 +545,8 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
     for c in cands:
         # a header row read as one line ("Description    Location"): the wide-gap "value" heads a
         # column of its own, with a line under it, while the label has a value below too
-        if c.layout == "same-line" and c.prior == SAME_LINE_GAP_PRIOR and any(d.layout in ("below", "cell-below") for d in cands):
+        if c.layout == "same-line" and c.prior == SAME_LINE_GAP_PRIOR \
+                and any(d.layout in ("below", "cell-below") for d in cands):
             vb, wb = c.box, boxes[win]
             under = (wb[:, 0] < vb[2]) & (wb[:, 2] > vb[0]) & (wb[:, 1] >= vb[3] - 0.3 * h) \
                 & (wb[:, 1] - vb[3] <= CELL_BELOW_MAX_GAP * h)
@@ -555,7 +558,8 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
         vt = value_type(c.text)
         score = c.prior * (1.0 - DISTANCE_DECAY * min(max(c.gap_frac, 0.0), 1.0))
         if want_type is not None:
-            score *= TYPE_MATCH if vt == want_type else TYPE_COMPATIBLE if vt in COMPATIBLE[want_type] else TYPE_MISMATCH
+            score *= TYPE_MATCH if vt == want_type else \
+                TYPE_COMPATIBLE if vt in COMPATIBLE[want_type] else TYPE_MISMATCH
         if is_label_like(c.text):
             score *= LABEL_LIKE_FACTOR
         if len(c.text.split()) > MAX_VALUE_WORDS:
@@ -671,7 +675,8 @@ def _right(boxes, heights, other, lbox, h, col):
     # grid: another row holds a line in the label's column and one in the value's column
     a = _aligned(boxes, other, col, h)
     b = _aligned(boxes, other, boxes[j], h)
-    grid = bool(len(a) and len(b) and (_same_row(boxes, heights, a, b) & (boxes[b, 0][None, :] > boxes[a, 0][:, None])).any())
+    grid = bool(len(a) and len(b)
+                and (_same_row(boxes, heights, a, b) & (boxes[b, 0][None, :] > boxes[a, 0][:, None])).any())
     if not grid and gap > RIGHT_MAX_GAP:
         return None
     # the label's row holds >= 2 other cells and j heads a column: j may be a header, not a value
@@ -735,33 +740,48 @@ def _value_of(lines, j, hj, boxes, heights, other, label_col=None):
     cy = 0.5 * (boxes[:, 1] + boxes[:, 3])
     column = other & (np.abs(boxes[:, 0] - first_x0) <= tol) & (np.abs(cy - cy[j]) <= GRID_WINDOW * hj)
     right_edge = max(float(boxes[column, 2].max()) if column.any() else -np.inf, float(boxes[j, 2]))
+    cells: dict[int, tuple[str, np.ndarray] | None] = {}
+
+    def cell_of(k: int) -> tuple[str, np.ndarray] | None:
+        if k not in cells:
+            c = _cell(str(lines[k].text), _chars(lines[k]), 0, float(heights[k]))
+            cells[k] = None if c is None else (c[0], c[1] if c[1] is not None else boxes[k])
+        return cells[k]
+
     for _ in range(MAX_WRAP_LINES):
-        nxt = under[(boxes[under, 1] >= cur[3] - 0.3 * hj) & (boxes[under, 1] - cur[3] <= WRAP_GAP * hj)]
-        nxt = [int(k) for k in nxt if int(k) not in used]
+        # the gap is measured on the characters' boxes (the ink band grown to the font's content
+        # area), which OCR and the DOM agree on; detected line boxes are inflated and overlap
+        hc = max(float(cur[3] - cur[1]), 1.0)
+        nxt = []
+        for k in under.tolist():
+            if k in used or boxes[k, 1] <= boxes[used[-1], 1]:
+                continue
+            c = cell_of(k)
+            if c is not None and -0.5 * hc <= c[1][1] - cur[3] <= WRAP_GAP * hc:
+                nxt.append(k)
         if len(nxt) != 1:
             break
         k = nxt[0]
-        ktext = str(lines[k].text)
+        ktext, kb = cells[k]  # type: ignore[misc]
+        line_text = str(lines[k].text)
         kchars = _chars(lines[k])
-        m = re.search(r"\S+", ktext)
+        m = re.search(r"\S+", line_text)
         if m is None:
             break
         if kchars is not None:
             w = float(kchars[m.start():m.end(), 2].max() - kchars[m.start(), 0])
         else:
             w = 0.5 * hj * (m.end() - m.start())
-        if cur[2] + 0.25 * hj + w <= right_edge:
+        if cur[2] + 0.25 * hc + w <= right_edge:
             break                        # the word would have fitted on the line above: not a wrap
         if label_col is not None:
             ltol = ALIGN_TOL * hj
             row = np.nonzero(other & _row_overlap(boxes, heights, boxes[k], float(heights[k])))[0]
             if ((np.abs(boxes[row, 0] - label_col[0]) <= ltol) | (np.abs(boxes[row, 2] - label_col[2]) <= ltol)).any():
                 break                    # the next row's label
-        c2 = _cell(ktext, kchars, 0, float(heights[k]))
-        if c2 is None or is_label_like(c2[0]):
+        if is_label_like(ktext):
             break
-        kb = c2[1] if c2[1] is not None else boxes[k]
-        parts.append(c2[0])
+        parts.append(ktext)
         used.append(k)
         box = np.array([min(box[0], kb[0]), min(box[1], kb[1]), max(box[2], kb[2]), max(box[3], kb[3])])
         cur = kb
