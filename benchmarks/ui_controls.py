@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from groundlite.language.controls import control_around, field_for_label
+from groundlite.language.controls import classify, control_around, field_for_label
 
 
 def iou(a, b) -> float:
@@ -90,6 +90,9 @@ def run(data: Path, limit_links: int | None = None) -> list[dict]:
             box, cue = predict(rgb, c)
             ms = (time.perf_counter() - t) * 1000
             extra = {}
+            if c["control"] != "link" and (c.get("via") == "inside") == (c["control"] not in ("checkbox", "radio")):
+                # what classify() calls the label, with no kind given
+                extra["classified"] = classify(rgb, lab).kind
             if c["control"] == "link":
                 # links are answered with their text box; how many are drawn as tabs / bar cells?
                 tab = control_around(rgb, lab, "tab")
@@ -100,6 +103,40 @@ def run(data: Path, limit_links: int | None = None) -> list[dict]:
                          "pred": [round(v, 1) for v in box], "cue": cue,
                          "iou": round(iou(box, c["xyxy"]), 4), "iou_text": round(iou(lab, c["xyxy"]), 4),
                          "ms": round(ms, 3)})
+    return rows
+
+
+NON_CONTROL_KINDS = ("prose", "table", "heading", "label", "code")
+
+
+def _overlaps(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def negatives(data: Path, truth: dict[str, list] | None = None, per_screen: int = 15) -> list[dict]:
+    """classify() on text lines that are NOT controls (real-screens ``lines`` of kinds prose,
+    table, heading, label, code, not touching a control or control label of ``truth``; a seeded
+    sample per screenshot): how often it claims a control."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    for line in open(data / "labels.jsonl", encoding="utf-8"):
+        rec = json.loads(line)
+        # lines that touch a known control or its label (a radio's label is a "label" line) are
+        # not negatives
+        known = (truth or {}).get(rec["id"], [])
+        lines = [ln for ln in rec.get("lines", []) if ln["kind"] in NON_CONTROL_KINDS
+                 and not any(_overlaps(ln["xyxy"], k) for k in known)]
+        if not lines:
+            continue
+        rgb = np.asarray(Image.open(data / rec["image"]).convert("RGB"))
+        for ln in rng.sample(lines, min(per_screen, len(lines))):
+            t = time.perf_counter()
+            got = classify(rgb, ln["xyxy"])
+            ms = (time.perf_counter() - t) * 1000
+            rows.append({"id": rec["id"], "source": rec["source"]["kind"], "kind": ln["kind"],
+                         "classified": got.kind, "ms": round(ms, 3)})
     return rows
 
 
@@ -124,10 +161,16 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="folder with labels.jsonl + images/")
     ap.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.jsonl")
     ap.add_argument("--limit-links", type=int, default=None, help="evaluate at most N links")
+    ap.add_argument("--negatives", type=Path, default=None,
+                    help="real-screens folder (labels.jsonl with lines): false-control rate of classify() on non-control text")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
     load0 = os.getloadavg()
     rows = run(a.data, a.limit_links)
+    truth = defaultdict(list)
+    for r in rows:
+        truth[r["id"]] += [r["truth"], r["label"]]
+    neg = negatives(a.negatives, truth) if a.negatives else []
     load1 = os.getloadavg()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -153,6 +196,36 @@ def main(argv=None) -> int:
           *table([r for r in rows if r["control"] == "link"], lambda r: r["source"]), "",
           *table([{**r, "iou": r["iou_as_tab"]} for r in rows if r["control"] == "link"],
                  lambda r: r["source"] + " (as tab)")[2:], ""]
+    cls = [r for r in rows if "classified" in r]
+    if cls:
+        md += ["## classify() with no kind given, on the true controls", "",
+               "| control | n | classified as that kind | classified as |", "|---|---:|---:|---|"]
+        for k in sorted({r["control"] for r in cls}):
+            rs = [r for r in cls if r["control"] == k]
+            got = defaultdict(int)
+            for r in rs:
+                got[r["classified"]] += 1
+            md.append(f"| {k} | {len(rs)} | {100 * got[k] / len(rs):.1f} % | "
+                      + ", ".join(f"{g} {n}" for g, n in sorted(got.items(), key=lambda x: -x[1])) + " |")
+        md.append("")
+    if neg:
+        md += [f"## classify() on text that is not a control (`{a.negatives}`, {len(neg)} sampled lines)", "",
+               "| source / line kind | n | called a control | called button / field / menu / checkbox / radio | ms (median) |",
+               "|---|---:|---:|---|---:|"]
+        groups = defaultdict(list)
+        for r in neg:
+            groups[f"{r['source']} / {r['kind']}"].append(r)
+        for g in sorted(groups):
+            rs = groups[g]
+            ctl = [r for r in rs if r["classified"] not in ("text", "link")]
+            by = defaultdict(int)
+            for r in ctl:
+                by[r["classified"]] += 1
+            md.append(f"| {g} | {len(rs)} | {100 * len(ctl) / len(rs):.1f} % | "
+                      + (", ".join(f"{k} {n}" for k, n in sorted(by.items())) or "-")
+                      + f" | {np.median([r['ms'] for r in rs]):.2f} |")
+        allc = [r for r in neg if r["classified"] not in ("text", "link")]
+        md += ["", f"Overall: {100 * len(allc) / len(neg):.1f} % of non-control lines are called a control.", ""]
     text = "\n".join(md)
     print(text)
     if a.out:

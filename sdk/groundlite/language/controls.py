@@ -65,6 +65,8 @@ _PAD_UNIFORM = 0.85
 # the window around the label, in text heights
 _REACH_Y = 2.0
 _REACH_X = 8.0
+# a control is at most this many text heights tall (taller frames are containers)
+_MAX_CONTROL_H = 2.6
 
 
 @dataclass(frozen=True)
@@ -366,8 +368,10 @@ def _bar_cell(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | None
     return box, 0.6 * bg[1]
 
 
-def _mark_beside(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str, float] | None:
-    """A checkbox / radio mark (0.5-1.7 text heights, square-ish) just left or right of a label."""
+def _mark_beside(rgb: np.ndarray, b: np.ndarray, sides: tuple[str, ...] = ("left", "right")) -> tuple[np.ndarray, str, float] | None:
+    """A checkbox / radio mark (0.5-1.7 text heights, square-ish, closed) just left or right of a
+    label, standing alone: no ink within 0.3 text heights on its far side (else it is the first
+    or last letter of a neighbouring word)."""
     import cv2
 
     H, W = rgb.shape[:2]
@@ -380,7 +384,7 @@ def _mark_beside(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str, float
     cy = 0.5 * (b[1] + b[3])
     wy0, wy1 = max(0, int(cy - 1.3 * h)), min(H, int(np.ceil(cy + 1.3 * h)))
     best = None
-    for side in ("left", "right"):
+    for side in sides:
         if side == "left":
             wx0, wx1 = max(0, int(x0 - 3.0 * h)), x0
         else:
@@ -407,7 +411,15 @@ def _mark_beside(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str, float
             corners = float(np.mean([comp[:c, :c].mean(), comp[:c, -c:].mean(), comp[-c:, :c].mean(), comp[-c:, -c:].mean()]))
             shape = "circle" if corners < 0.25 else "square"
             gap = (x0 - (wx0 + x + w)) if side == "left" else (wx0 + x - x1)
-            if gap > 2.0 * h:
+            if gap > 2.0 * h or gap < 1:
+                continue
+            far = int(np.ceil(0.3 * h))
+            ya, yb = wy0 + y, wy0 + y + hh
+            if side == "left":
+                beyond = rgb[ya:yb, max(0, wx0 + x - far):wx0 + x]
+            else:
+                beyond = rgb[ya:yb, wx0 + x + w:min(W, wx0 + x + w + far)]
+            if beyond.size and _differs(beyond, bg[0]).any():
                 continue
             box = np.array([wx0 + x, wy0 + y, wx0 + x + w, wy0 + y + hh], np.float32)
             conf = float(min(1.0, perim + 0.3)) * (1.0 - 0.3 * gap / (2.0 * h)) * (0.9 if side == "right" else 1.0)
@@ -498,24 +510,64 @@ def control_around(rgb: np.ndarray, text_xyxy: Any, kind: str | None = None) -> 
                 return ControlBox(cell[0], "tab", "fill", cell[1])
         return None
     box, cue, conf = f
-    return ControlBox(box, kind or _guess_kind(rgb, box, b, cue), cue, conf)
+    guess = _guess_kind(rgb, box, b)
+    if kind is None and guess is None:
+        return None                      # a container around the text, not a control
+    if kind is not None and box[3] - box[1] > _MAX_CONTROL_H * 1.4 * (b[3] - b[1]):
+        return None
+    return ControlBox(box, kind or guess, cue, conf if guess is not None else 0.5 * conf)
 
 
-def _guess_kind(rgb: np.ndarray, frame: np.ndarray, text: np.ndarray, cue: str) -> str:
-    """button / field / menu from the frame's geometry (text placement, an arrow at the right)."""
+def _guess_kind(rgb: np.ndarray, frame: np.ndarray, text: np.ndarray) -> str | None:
+    """button / field / menu from the frame's geometry, or None for a container (a note box, a
+    code block, a table cell): too tall for its text, text off-centre vertically, or a frame
+    whose edges run on past its corners (a grid)."""
+    H, W = rgb.shape[:2]
     h = float(text[3] - text[1])
+    fx0, fy0, fx1, fy1 = (int(v) for v in frame)
     pad_l, pad_r = text[0] - frame[0], frame[2] - text[2]
-    if pad_r > max(2.5 * pad_l, 1.5 * h):
-        # text at the left of a wide frame: a field, or a menu when ink sits near the right end
-        H, W = rgb.shape[:2]
-        fx0, fy0, fx1, fy1 = (int(v) for v in frame)
+    pad_t, pad_b = text[1] - frame[1], frame[3] - text[3]
+    if fy1 - fy0 > _MAX_CONTROL_H * h or abs(pad_t - pad_b) > max(3.0, 0.4 * h):
+        return None
+    if _in_grid(rgb, (fx0, fy0, fx1, fy1), h):
+        return None
+    if pad_r > pad_l + 0.5 * h and pad_l <= 1.5 * h:
+        # ink between the text and the right end (a select's arrow): a menu
         inner = _background(rgb, _int_box(text, W, H), h)
-        if inner is not None:
-            zone = rgb[fy0 + 2:fy1 - 2, max(fx0, fx1 - int(1.6 * h)):fx1 - 2]
-            if zone.size and _differs(zone, inner[0]).mean() > 0.03:
-                return "menu"
-        return "field"
+        za = max(fx0, fx1 - int(1.6 * h), int(np.ceil(text[2])) + 1)
+        zone = rgb[fy0 + 2:fy1 - 2, za:fx1 - 2]
+        if inner is not None and zone.size and _differs(zone, inner[0]).mean() > 0.03:
+            return "menu"
+    if pad_r > max(2.5 * pad_l, 1.5 * h):
+        # text at the left of a wide, empty frame: a field (value or placeholder)
+        return None if pad_l > 1.5 * h else "field"
+    if abs(pad_l - pad_r) > max(0.6 * h, 0.4 * (pad_l + pad_r)) or max(pad_l, pad_r) > 4.0 * h:
+        return None
     return "button"
+
+
+def _in_grid(rgb: np.ndarray, f: tuple[int, int, int, int], h: float) -> bool:
+    """Whether a frame's edge lines run on past its corners (table cells share their borders;
+    a control stands alone -- a neighbour is at least a few pixels away -- or is joined on one
+    side, like a search field and its button)."""
+    H, W = rgb.shape[:2]
+    fx0, fy0, fx1, fy1 = f
+    k = max(2, int(round(0.15 * h)))
+    out = _ring(rgb, f, 1, k)
+    if not len(out):
+        return False
+    out_col = np.median(out, axis=0).astype(np.uint8)
+    runs = []
+    for y in (fy0, fy1 - 1):          # the top / bottom edge continued left and right
+        for xa, xb in ((fx0 - k, fx0), (fx1, fx1 + k)):
+            if 0 <= xa and xb <= W:
+                runs.append(_differs(rgb[y, xa:xb], out_col).mean())
+    for x in (fx0, fx1 - 1):          # the left / right edge continued up and down
+        for ya, yb in ((fy0 - k, fy0), (fy1, fy1 + k)):
+            if 0 <= ya and yb <= H:
+                runs.append(_differs(rgb[ya:yb, x], out_col).mean())
+    # an input with its button attached continues on one side only (2 runs); a table cell on 3+
+    return sum(r >= 0.99 for r in runs) >= 3
 
 
 def field_for_label(rgb: np.ndarray, label_xyxy: Any, lines: Sequence[Any] | None = None) -> ControlBox | None:
@@ -617,7 +669,9 @@ def classify(rgb: np.ndarray, text_xyxy: Any) -> ControlBox:
 
     Returns:
         a framed control (``kind`` "button" / "field" / "menu", guessed from where the text sits in
-        the frame and an arrow at its right end), else a checkbox / radio (a mark beside it), else
+        the frame and an arrow at its right end; frames too tall for the text, with the text
+        off-centre, or part of a grid are containers, not controls), else a checkbox / radio (a
+        mark just left of it), else
         ``kind="link"`` when the text is underlined or coloured, else ``kind="text"`` with the text
         box and cue ``"text-only"``.
 
@@ -629,7 +683,7 @@ def classify(rgb: np.ndarray, text_xyxy: Any) -> ControlBox:
     found = control_around(rgb, b)
     if found is not None:
         return found
-    m = _mark_beside(rgb, b)
+    m = _mark_beside(rgb, b, ("left",))
     if m is not None and m[2] >= 0.6:
         return ControlBox(m[0], "radio" if m[1] == "circle" else "checkbox", m[1], m[2])
     cue, conf = _link_cue(rgb, b)
