@@ -96,8 +96,22 @@ def _add_detect(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="annotated image: FILE.png/.jpg/... for one image, else an existing DIR")
     p.add_argument("--mkdir", action="store_true", help="create the --out directory if it does not exist")
+    p.add_argument("--literal", action="store_true",
+                   help="search each phrase as it is (no fields, controls, relations or meanings)")
+    p.add_argument("--explain", action="store_true", help="say in words how each result was found")
     _add_common(p)
     p.set_defaults(func=cmd_detect)
+
+
+def _add_explain(sub: Any) -> None:
+    p = sub.add_parser("explain", help="detect, and say in words how each result was found")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
+    p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True, help="query (repeatable)")
+    _add_load_args(p)
+    p.add_argument("--threshold", type=float, default=UNSET, help="score threshold (default: the model's)")
+    _add_output_args(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_detect, explain=True, literal=False, out=None, mkdir=False, nms_iou=UNSET, top_k=UNSET)
 
 
 def _add_read(sub: Any) -> None:
@@ -133,7 +147,7 @@ def _add_info(sub: Any) -> None:
 
 
 BUILTIN_COMMANDS: dict[str, Callable[[Any], None]] = {
-    "detect": _add_detect, "read": _add_read, "bench": _add_bench, "info": _add_info}
+    "detect": _add_detect, "explain": _add_explain, "read": _add_read, "bench": _add_bench, "info": _add_info}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -338,6 +352,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     validate_request(args.backend, args.device, args.precision, args.threads, schema.MIN_FIDELITY_AGREEMENT)
     options = {k: v for k, v in (("threshold", args.threshold), ("nms_iou", args.nms_iou), ("top_k", args.top_k))
                if v is not UNSET}
+    if args.literal:
+        options["interpret"] = False
     if "threshold" in options and not 0.0 <= options["threshold"] <= 1.0:  # once here, not once per image
         raise InvalidArgumentError(f"expected --threshold in [0, 1], got {options['threshold']}")
     inputs = expand_inputs(args.images)
@@ -369,6 +385,19 @@ def cmd_detect(args: argparse.Namespace) -> int:
         dets = record["detections"]
         wrote = f" (annotated: {record['out']})" if "out" in record else ""
         report.console.print(f"{record['image']}: {len(dets)} detection(s){wrote}")  # a title would wrap
+        if args.explain:
+            from rich.markup import escape
+
+            for d in dets:
+                ev = d.get("evidence")
+                words = ev["explanation"] if ev else f"{d.get('text') or d['phrase']!r}, found literally"
+                report.console.print(f"  {escape(d['phrase'])}: {escape(words)} (score {d['score']:.2f})")
+            for u in record.get("unresolved", []):
+                why = f"; not found: {u['missing']}" if u.get("missing") else ""
+                ign = f"; ignored: {', '.join(u['ignored'])}" if u.get("ignored") else ""
+                report.console.print(f"  {escape(u['query'])}: nothing found (understood as "
+                                     f"{escape(u['interpretation'])}{escape(why)}{escape(ign)})")
+            return
         if not dets:
             return
         table = Table()

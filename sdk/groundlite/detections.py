@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -18,13 +18,15 @@ __all__ = ["Detection", "Detections"]
 
 
 class Detection(NamedTuple):
-    """One detection: ``xyxy`` in original-image pixels, its score, label index, phrase and text."""
+    """One detection: ``xyxy`` in original-image pixels, its score, label index, phrase, text and
+    (for an interpreted query) the :class:`~groundlite.language.evidence.Evidence` that produced it."""
 
     xyxy: tuple[float, float, float, float]
     score: float
     label: int
     phrase: str
     text: str | None = None
+    evidence: Any = None
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -60,6 +62,10 @@ class Detections:
         labels: int64 ``[N]`` index of each box's phrase in ``phrases``.
         phrases: the phrases that were searched for, in query order.
         texts: optional recognised text of each region (text model), ``len(texts) == N``.
+        evidence: optional, per detection, the :class:`~groundlite.language.evidence.Evidence` of
+            an interpreted query (``None`` for a literal match), ``len(evidence) == N``.
+        unresolved: one record per query with no answer, saying which part was not found
+            (``{"query", "interpretation", "missing", "ignored"}``); empty for literal search.
 
     Arrays are converted to the dtypes above and made read-only, so a ``Detections`` can be shared
     between threads.
@@ -70,6 +76,8 @@ class Detections:
     labels: np.ndarray
     phrases: tuple[str, ...] = ()
     texts: tuple[str, ...] | None = None
+    evidence: tuple[Any, ...] | None = None
+    unresolved: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         xyxy = _as_array(self.xyxy, "xyxy", np.float32, 2)
@@ -104,6 +112,18 @@ class Detections:
         object.__setattr__(self, "labels", _frozen(labels))
         object.__setattr__(self, "phrases", phrases)
         object.__setattr__(self, "texts", texts)
+        evidence = self.evidence
+        if evidence is not None:
+            if isinstance(evidence, (str, bytes)) or not isinstance(evidence, Sequence):
+                raise InvalidArgumentError(f"expected evidence to be a sequence, got {type(evidence).__name__}")
+            evidence = tuple(evidence)
+            if len(evidence) != n:
+                raise InvalidArgumentError(f"expected {n} evidence entries to match xyxy, got {len(evidence)}")
+        object.__setattr__(self, "evidence", evidence)
+        unresolved = self.unresolved
+        if isinstance(unresolved, (str, bytes, Mapping)) or not all(isinstance(u, Mapping) for u in unresolved):
+            raise InvalidArgumentError(f"expected unresolved to be a sequence of dicts, got {unresolved!r}")
+        object.__setattr__(self, "unresolved", tuple(unresolved))
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -122,7 +142,8 @@ class Detections:
     def _record(self, i: int) -> Detection:
         label = int(self.labels[i])
         return Detection(tuple(float(v) for v in self.xyxy[i]), float(self.scores[i]), label,  # type: ignore[arg-type]
-                         self.phrases[label], None if self.texts is None else self.texts[i])
+                         self.phrases[label], None if self.texts is None else self.texts[i],
+                         None if self.evidence is None else self.evidence[i])
 
     def __getitem__(self, index: Any) -> "Detection | Detections":
         """``d[i]`` is one :class:`Detection`; a slice, boolean mask ``[N]`` or int array gives a ``Detections``."""
@@ -152,19 +173,27 @@ class Detections:
                     f"of dtype {arr.dtype} and shape {arr.shape}"
                 )
         texts = None if self.texts is None else tuple(self.texts[int(i)] for i in idx)
-        return Detections(self.xyxy[idx], self.scores[idx], self.labels[idx], self.phrases, texts)
+        evidence = None if self.evidence is None else tuple(self.evidence[int(i)] for i in idx)
+        return Detections(self.xyxy[idx], self.scores[idx], self.labels[idx], self.phrases, texts, evidence,
+                          self.unresolved)
 
     # ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``{"phrases": [...], "detections": [{"xyxy", "score", "label", "phrase"[, "text"]}]}``."""
+        """JSON-ready dict: ``{"phrases": [...], "detections": [{"xyxy", "score", "label", "phrase"[, "text"]
+        [, "evidence"]}][, "unresolved": [...]]}``."""
         dets = []
         for d in self:
             item: dict[str, Any] = {"xyxy": [round(v, 3) for v in d.xyxy], "score": round(d.score, 6),
                                     "label": d.label, "phrase": d.phrase}
             if d.text is not None:
                 item["text"] = d.text
+            if d.evidence is not None:
+                item["evidence"] = d.evidence.to_dict() if hasattr(d.evidence, "to_dict") else d.evidence
             dets.append(item)
-        return {"phrases": list(self.phrases), "detections": dets}
+        out: dict[str, Any] = {"phrases": list(self.phrases), "detections": dets}
+        if self.unresolved:
+            out["unresolved"] = [dict(u) for u in self.unresolved]
+        return out
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`to_dict` as a JSON string."""

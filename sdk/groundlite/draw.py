@@ -34,13 +34,31 @@ def annotate(image: Any, detections: Detections) -> Image.Image:
     """Draw ``detections`` on ``image`` (any input ``load_image`` accepts) -> a new RGB ``PIL.Image``.
 
     Each box gets an outline in its label's colour and a filled tag with ``"phrase 0.87"`` (or the
-    recognised text, for the text model) above it, or inside it when there is no room above.
+    recognised text, for the text model) above it, or inside it when there is no room above. An
+    interpreted result's evidence (the label of a value, the anchor of a relation, the heading of
+    a section) is drawn as a thin outline in the same colour, linked to the answer by a line.
     """
     canvas = Image.fromarray(load_image(image))
     w, h = canvas.size
     line, font_size = _sizes(w, h)
     font = ImageFont.load_default(size=font_size)
     draw = ImageDraw.Draw(canvas)
+    # evidence first (thin, linked to its answer), so answers and their tags stay on top
+    if detections.evidence is not None:
+        for i, ev in enumerate(detections.evidence):
+            if ev is None:
+                continue
+            colour = PALETTE[int(detections.labels[i]) % len(PALETTE)]
+            ax1, ay1, ax2, ay2 = (float(v) for v in detections.xyxy[i])
+            for step in getattr(ev, "steps", ())[1:]:
+                if step.xyxy is None or step.role not in ("label", "anchor", "scope", "target"):
+                    continue
+                x1, y1, x2, y2 = step.xyxy
+                if abs(x1 - ax1) + abs(y1 - ay1) + abs(x2 - ax2) + abs(y2 - ay2) < 2:
+                    continue  # the answer's own box (a control's label inside its frame)
+                draw.rectangle((x1, y1, x2, y2), outline=colour, width=max(1, line // 2))
+                draw.line(((0.5 * (x1 + x2), 0.5 * (y1 + y2)), (0.5 * (ax1 + ax2), 0.5 * (ay1 + ay2))),
+                          fill=colour, width=max(1, line // 2))
     # lowest score first, so the best box's tag ends up on top
     for i in np.argsort(detections.scores, kind="stable"):
         d = detections[int(i)]

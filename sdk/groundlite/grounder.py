@@ -261,12 +261,42 @@ class OwlGrounder:
 
     # ------------------------------------------------------------------------------------------
     def predict(self, image: Any, phrases: Sequence[str] | str | TextEmbeddings, threshold: float = 0.1,
-                nms_iou: float | None = 0.3, top_k: int | None = 100) -> Detections:
+                nms_iou: float | None = 0.3, top_k: int | None = 100, *, interpret: bool = True) -> Detections:
         """Find ``phrases`` in ``image`` -> :class:`Detections` (see :meth:`decode` for the arguments).
 
         ``phrases`` may be a :class:`TextEmbeddings` from :meth:`encode_text` to skip even the cache lookup.
+        A phrase with structure — colour words, relations, ordinals, image regions, superlatives
+        ("the red box on the left", "the person nearest the door", "the largest bottle") — is
+        interpreted (:mod:`groundlite.language`): its category phrases are detected in one pass
+        and the words choose among the boxes; each such result carries its ``evidence``. A plain
+        category phrase is detected as before. ``interpret=False`` treats every phrase as a category.
         """
-        return self.predict_batch([image], phrases, threshold, nms_iou, top_k)[0]
+        if not isinstance(interpret, bool):
+            raise InvalidArgumentError(f"expected interpret to be True or False, got {interpret!r}")
+        if not interpret or isinstance(phrases, TextEmbeddings):
+            return self.predict_batch([image], phrases, threshold, nms_iou, top_k)[0]
+        from .language.query import parse
+        from .phrases import validate_phrases
+
+        queries = validate_phrases(phrases)
+        if all(parse(q).is_literal for q in queries):
+            return self.predict_batch([image], queries, threshold, nms_iou, top_k)[0]
+        _check_decode_args(threshold, nms_iou, top_k)
+        from .language.interpret import interpret_owl
+
+        answers, evidence, missing = interpret_owl(self, image, queries, threshold, nms_iou=nms_iou, top_k=top_k)
+        flat = [(qi, c) for qi, cands in enumerate(answers) for c in cands]
+        if not flat:
+            return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                              tuple(queries), None, (), tuple(missing))
+        return Detections(np.stack([c.xyxy for _, c in flat]), np.asarray([c.score for _, c in flat], np.float32),
+                          np.asarray([qi for qi, _ in flat], np.int64), tuple(queries), None,
+                          tuple(evidence), tuple(missing))
+
+    def _predict_literal(self, image: Any, phrases: Sequence[str], threshold: float, *,
+                         nms_iou: float | None = 0.3, top_k: int | None = 100) -> Detections:
+        """Category phrases, no interpretation (what :func:`~groundlite.language.interpret.interpret_owl` builds on)."""
+        return self.predict_batch([image], list(phrases), threshold, nms_iou, top_k)[0]
 
     def predict_batch(self, images: Sequence[Any], phrases: Sequence[str] | str | TextEmbeddings,
                       threshold: float = 0.1, nms_iou: float | None = 0.3, top_k: int | None = 100,

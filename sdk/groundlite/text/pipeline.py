@@ -33,6 +33,8 @@ __all__ = ["TextGrounder", "DEFAULT_THRESHOLD", "load_charset", "OCR_CACHE_SIZE"
 #: it on the tuning split of the real screenshot set (see :mod:`groundlite.text.scoring`).
 DEFAULT_THRESHOLD = 0.8
 
+_UNSET: Any = object()
+
 #: recognised screens kept per grounder (keyed by pixel content): another phrase on the same
 #: image is matched against the cached lines instead of re-running OCR
 OCR_CACHE_SIZE = 16
@@ -91,6 +93,8 @@ class TextGrounder:
                                     f"got {list(got_in)} -> {list(got_out)}")
         self._timings: dict[str, float] = {}
         self._ocr_cache = ContentCache(ocr_cache_size)
+        self._encoder: Any = _UNSET
+        self._last_pixels: tuple[Any, np.ndarray] | None = None
 
     @property
     def last_timings(self) -> dict[str, float]:
@@ -245,6 +249,8 @@ class TextGrounder:
         cached = self._ocr_cache.get_file(file_key) if file_key is not None else None
         if cached is None:
             rgb = _load_rgb(image, self.config)
+            if file_key is not None:
+                self._last_pixels = (file_key, rgb)
             key = content_key(rgb)
             cached = self._ocr_cache.get(key)
         if cached is not None:
@@ -266,17 +272,28 @@ class TextGrounder:
         return screen
 
     def predict(self, image: Any, phrases: str | Sequence[str], threshold: float | None = None, *,
-                lines: Sequence[TextLine] | None = None) -> Any:
-        """Boxes of every occurrence of ``phrases`` in the text of ``image``, best first per phrase.
+                lines: Sequence[TextLine] | None = None, interpret: bool = True, encoder: Any = "auto") -> Any:
+        """Boxes of what ``phrases`` ask for in ``image``, best first per phrase.
 
-        Returns :class:`groundlite.Detections`: ``xyxy`` float32 ``[N,4]`` tight around the matched
-        characters (a phrase wrapping onto the next line gets the union of both pieces), ``scores``
-        the calibrated probability that the box is the phrase's region (the package's fitted
-        ``scoring``; without one, similarity x recognition confidence), ``labels`` int64 ``[N]``
-        phrase index, ``texts`` the recognised characters that matched. A whole-word occurrence
-        outranks one inside a longer word. ``threshold``: lowest score returned (default: the
-        package's, chosen on the tuning split). Pass ``lines`` (from :meth:`read`) to skip OCR;
-        without it a repeated image is matched against the cached lines.
+        Each phrase is a query (:mod:`groundlite.language`): a phrase that occurs on the screen as
+        a whole is matched literally (every occurrence, whole words first); otherwise it is
+        interpreted — a field's value ("the value of Location", "Driver:"), a control ("the Add
+        Printer button"), relations, ordinals and image regions ("the link below Installation",
+        "the second button", "the Help at the top right"), or the same meaning in other words
+        when a sentence encoder is installed. ``interpret=False`` searches the text literally only.
+
+        Returns :class:`groundlite.Detections`: ``xyxy`` float32 ``[N,4]`` (tight around the
+        matched characters; for a control its frame, for a field its value; a phrase wrapping onto
+        the next line gets the union of both pieces), ``scores`` the calibrated probability that
+        the box is the phrase's region (the package's fitted ``scoring``; without one, similarity x
+        recognition confidence; composed answers multiply their parts' scores), ``labels`` int64
+        ``[N]`` phrase index, ``texts`` the recognised characters of each box, ``evidence`` (when
+        interpreting) how each box was found, ``unresolved`` which part of a query was not found.
+        ``threshold``: lowest literal score used (default: the package's, chosen on the tuning
+        split). Pass ``lines`` (from :meth:`read`) to skip OCR (literal matching only); without it
+        a repeated image is matched against the cached lines. ``encoder``: ``"auto"`` (the
+        installed sentence encoder, when there is one), ``None`` (no meaning matching) or a
+        :class:`groundlite.language.encoder.SentenceEncoder`.
         """
         from ..detections import Detections
 
@@ -284,6 +301,21 @@ class TextGrounder:
         threshold = self.default_threshold if threshold is None else threshold
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
             raise InvalidArgumentError(f"expected threshold in [0, 1], got {threshold!r}")
+        if not isinstance(interpret, bool):
+            raise InvalidArgumentError(f"expected interpret to be True or False, got {interpret!r}")
+        if lines is None and interpret:
+            from ..language.interpret import interpret_text
+
+            answers, evidence, missing, timings = interpret_text(self, image, phrases, float(threshold),
+                                                                 encoder=self._encoder_for(encoder))
+            self._timings = timings
+            flat = [(qi, c) for qi, cands in enumerate(answers) for c in cands]
+            if not flat:
+                return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                                  phrases, (), (), tuple(missing))
+            return Detections(np.stack([c.xyxy for _, c in flat]), np.asarray([c.score for _, c in flat], np.float32),
+                              np.asarray([qi for qi, _ in flat], np.int64), phrases,
+                              tuple(c.text or "" for _, c in flat), tuple(evidence), tuple(missing))
         timings: dict[str, float] = {}
         regions = None
         if lines is None:
@@ -302,6 +334,29 @@ class TextGrounder:
             phrases,
             tuple(m.text for m in matches),
         )
+
+    def _encoder_for(self, encoder: Any) -> Any:
+        """The sentence encoder to use: ``"auto"`` -> the installed one (loaded once) or ``None``."""
+        if encoder is None or not isinstance(encoder, str):
+            return encoder
+        if encoder != "auto":
+            raise InvalidArgumentError(f"expected encoder to be 'auto', None or a SentenceEncoder, got {encoder!r}")
+        if self._encoder is _UNSET:
+            from ..language import encoder as enc
+
+            self._encoder = enc.load_encoder() if enc.available() else None  # optional: literal matching without it
+        return self._encoder
+
+    def _pixels(self, image: Any) -> np.ndarray:
+        """RGB uint8 pixels of ``image`` (the last decoded screen is kept, so a cached screen's
+        controls do not decode the file again)."""
+        file_key = self._ocr_cache.file_key(image)
+        last = self._last_pixels
+        if last is not None and file_key is not None and last[0] == file_key:
+            return last[1]
+        rgb = _load_rgb(image, self.config)
+        self._last_pixels = (file_key, rgb) if file_key is not None else None
+        return rgb
 
     def __repr__(self) -> str:
         from ..grounder import _summary
