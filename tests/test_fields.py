@@ -72,6 +72,9 @@ LAYOUT_CASES = [
     ([("Total 12.50", 0, 0)], 0, "Total", {}, "12.50", "same-line", "money"),
     ([("Location", 0, 0), ("Room 214", 200, 2)], 0, "Location", {}, "Room 214", "right", "text"),
     ([("Invoice date", 0, 0), ("2024-01-15", 0, 24)], 0, "Invoice date", {}, "2024-01-15", "below", "date"),
+    # a definition list with a hanging indent (bash(1), lp(1)): the definition starts past the term
+    ([("nolog", 0, 0), ("Currently ignored.", 60, 20), ("notify", 0, 40), ("Same as -b.", 60, 60)],
+     0, "nolog", {}, "Currently ignored.", "below", "text"),
     # a grid of label/value rows allows a wide gap: cell-right
     ([("Name", 0, 0), ("Ada Lovelace", 600, 0), ("City", 0, 30), ("London", 600, 30)],
      0, "Name", {}, "Ada Lovelace", "cell-right", "text"),

@@ -14,7 +14,8 @@ layout           where the value is, relative to the label
                  >= :data:`ROW_OVERLAP` of the smaller height), gap <= :data:`RIGHT_MAX_GAP`
                  label heights
 ``below``        the nearest line directly below, overlapping the label's columns (or
-                 left-aligned with it), gap <= :data:`BELOW_MAX_GAP` label heights
+                 left-aligned with it, or indented to at most :data:`BELOW_INDENT` label
+                 heights past its end), gap <= :data:`BELOW_MAX_GAP` label heights
 ``cell-right``   as ``right``, but label and value are cells of a grid (another row holds a
                  line in the label's column *and* one in the value's column), which allows a
                  gap up to :data:`CELL_RIGHT_MAX_GAP` label heights
@@ -97,6 +98,8 @@ SAME_LINE_GAP = 0.8
 RIGHT_MAX_GAP = 10.0
 CELL_RIGHT_MAX_GAP = 40.0
 BELOW_MAX_GAP = 1.5
+#: a line below may start up to this many label heights right of the label's end (hanging indent)
+BELOW_INDENT = 1.0
 CELL_BELOW_MAX_GAP = 4.0
 #: a continuation line of a wrapped value starts at most this many line heights below the previous one
 WRAP_GAP = 0.2
@@ -688,10 +691,21 @@ def _right(boxes, heights, other, lbox, h, col):
 def _below(boxes, heights, other, lbox, h, col):
     """``(line, layout, gap fraction, False)`` of the nearest line below the label, or None."""
     tol = ALIGN_TOL * h
-    x_ok = ((boxes[:, 0] < lbox[2]) & (boxes[:, 2] > lbox[0])) | (np.abs(boxes[:, 0] - lbox[0]) <= tol)
-    cand = other & x_ok & (boxes[:, 1] >= lbox[3] - 0.3 * h) & (0.5 * (boxes[:, 1] + boxes[:, 3]) > lbox[3])
+    # under the label's columns, left-aligned with it, or a hanging indent (a definition starting
+    # just past the end of a short term: "nolog" / "    Currently ignored.") that no other cell of
+    # the label's row stands above (that would be the next column's cell)
     gap = (boxes[:, 1] - lbox[3]) / h
-    cand &= gap <= CELL_BELOW_MAX_GAP
+    y_ok = other & (boxes[:, 1] >= lbox[3] - 0.3 * h) & (0.5 * (boxes[:, 1] + boxes[:, 3]) > lbox[3]) \
+        & (gap <= CELL_BELOW_MAX_GAP)
+    x_ok = ((boxes[:, 0] < lbox[2]) & (boxes[:, 2] > lbox[0])) | (np.abs(boxes[:, 0] - lbox[0]) <= tol)
+    indent = y_ok & ~x_ok & (boxes[:, 0] >= lbox[0]) & (boxes[:, 0] <= lbox[2] + BELOW_INDENT * h)
+    if indent.any():
+        row = np.nonzero(other & _row_overlap(boxes, heights, lbox, float(lbox[3] - lbox[1]) or h))[0]
+        for k in np.nonzero(indent)[0]:
+            if ((boxes[row, 0] < boxes[k, 2]) & (boxes[row, 2] > boxes[k, 0])).any():
+                indent[k] = False
+        x_ok |= indent
+    cand = y_ok & x_ok
     idx = np.nonzero(cand)[0]
     if not len(idx):
         return None
