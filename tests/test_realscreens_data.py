@@ -415,3 +415,294 @@ def test_dom_js_in_chromium() -> None:
     for t in ("Grounding", "linked", "code_word", "Send"):
         # device-pixel snapping of font metrics moves lines by a pixel or two at DPR 2
         assert ok2[t]["box"] == pytest.approx([2 * v for v in ok[t]["box"]], abs=4.0), t
+
+
+# ------------------------------------------------------------------------------------------------
+# Queries (language layer): format, boxes, consistency with the words; queries.py on toy input
+# ------------------------------------------------------------------------------------------------
+def _load_queries():
+    key = "_realscreens_queries"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, REPO / "benchmarks" / "realscreens" / "queries.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[key] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+Q = _load_queries()
+_QKEYS = {
+    "field": {"type", "query", "label", "label_xyxy", "value", "xyxy", "value_type", "layout", "source"},
+    "control": {"type", "query", "control", "label", "label_xyxy", "xyxy", "by"},
+    "relation": {"type", "query", "relation", "anchor", "anchor_xyxy", "control", "target_text", "xyxy"},
+    "ordinal": {"type", "query", "ordinal", "anchor", "control", "xyxy", "target_text"},
+    "region": {"type", "query", "region", "target_text", "xyxy"},
+    "paraphrase": {"type", "query", "target_text", "control", "xyxy", "replaced"},
+    "paraphrase_absent": {"type", "query", "meaning_of"},
+}
+_CONTROLS = {"button", "link", "field", "checkbox", "radio", "menu", "tab"}
+
+
+def _run_with(words, text, box, strip_colon=False):
+    """Is ``text`` (trailing ':' dropped when ``strip_colon``) some run of consecutive label words
+    whose union box is ``box``?"""
+    for i in range(len(words)):
+        for k in range(1, 13):
+            ws = words[i:i + k]
+            if len(ws) < k:
+                break
+            t = " ".join(w["text"] for w in ws)
+            if strip_colon:
+                t = re.sub(r"\s*:+$", "", t).strip()
+            if t == text and G._r1(G._union(w["xyxy"] for w in ws)) == box:
+                return True
+    return False
+
+
+def test_queries_validate_against_the_format(labels) -> None:
+    groups = Q.load_paraphrases()
+    total: dict[str, int] = {}
+    for lab in labels:
+        w, h = lab["width"], lab["height"]
+        qs = lab["queries"]
+        assert isinstance(qs, list)
+        assert len({q["query"] for q in qs}) == len(qs), lab["id"]
+        per: dict[str, int] = {}
+        for q in qs:
+            t = q["type"]
+            assert t in _QKEYS and set(q) == _QKEYS[t], (lab["id"], q)
+            assert isinstance(q["query"], str) and q["query"].strip()
+            per[t] = per.get(t, 0) + 1
+            for k in ("xyxy", "label_xyxy", "anchor_xyxy"):
+                if k in q:
+                    _box(q[k], w, h)
+                    assert q[k][2] - q[k][0] > 1 and q[k][3] - q[k][1] > 1, (lab["id"], q)
+            if t == "field":
+                assert q["value_type"] in ("money", "date", "number", "percent", "email", "phone", "identifier", "text")
+                assert q["value_type"] == Q.value_type(q["value"])
+                assert q["layout"] in ("right", "below", "cell-right", "cell-below")
+                assert q["source"] in ("dt-dd", "th-td", "label-input", "key-colon")
+                assert q["query"] in [tp.format(x=q["label"]) for tp in Q.FIELD_TEMPLATES]
+                assert 1 <= len(q["value"].split()) <= Q.MAX_VALUE_WORDS
+            elif t == "control":
+                assert q["control"] in _CONTROLS and q["by"] in ("text", "label", "placeholder")
+                assert q["label"] in q["query"]
+            elif t == "relation":
+                assert q["relation"] in ("below", "above", "right_of", "left_of", "next_to", "near")
+                assert q["control"] is None or q["control"] in _CONTROLS
+                assert q["anchor"] in q["query"]
+            elif t == "ordinal":
+                assert q["ordinal"] in (1, 2, 3, 4, 5, -1) and q["control"] in _CONTROLS | {"heading"}
+                assert Q.ORDINAL_WORDS[q["ordinal"]] in q["query"]
+                assert q["anchor"] is None or q["query"].endswith(" under " + q["anchor"])
+            elif t == "region":
+                assert q["region"] in Q.REGIONS and q["target_text"] in q["query"]
+            elif t == "paraphrase":
+                assert q["control"] in (None, "button", "link")
+                src, syn = q["replaced"]
+                assert any(syn in g and src.casefold() in g for g in groups), q
+            else:
+                assert q["meaning_of"] in groups
+        for t, n in per.items():
+            assert n <= Q.CAPS[t], (lab["id"], t, n)
+            total[t] = total.get(t, 0) + n
+    # the committed subset exercises every type of query
+    assert set(total) == set(_QKEYS), total
+
+
+def test_query_texts_and_boxes_agree_with_the_words(labels) -> None:
+    for lab in labels:
+        words = lab["words"]
+        hay = "".join(G.normalise(wd["text"]) for wd in words)
+        for q in lab["queries"]:
+            t = q["type"]
+            if t in ("field", "control"):
+                assert _run_with(words, q["label"], q["label_xyxy"], strip_colon=True), (lab["id"], q)
+                # the label is unambiguous on the screen
+                assert G.count_occurrences(hay, G.normalise(q["label"])) == 1, (lab["id"], q)
+            if t == "field":
+                assert _run_with(words, q["value"], q["xyxy"]), (lab["id"], q)
+            if t == "relation":
+                assert _run_with(words, q["anchor"], q["anchor_xyxy"], strip_colon=True), (lab["id"], q)
+                assert G.count_occurrences(hay, G.normalise(q["anchor"])) == 1, (lab["id"], q)
+                if q["control"] is None:     # a line (K = text) or, for "near", a named unit
+                    assert _run_with(words, q["target_text"], q["xyxy"], strip_colon=q["relation"] == "near"), \
+                        (lab["id"], q)
+            if t == "ordinal" and q["anchor"] is not None:
+                assert G.count_occurrences(hay, G.normalise(q["anchor"])) == 1, (lab["id"], q)
+            if t == "region":
+                assert _run_with(words, q["target_text"], q["xyxy"]), (lab["id"], q)
+                assert 2 <= G.count_occurrences(hay, G.normalise(q["target_text"])) <= 5, (lab["id"], q)
+            if t == "paraphrase":
+                assert G.normalise(q["replaced"][1]) not in hay, (lab["id"], q)
+                assert G.count_occurrences(hay, G.normalise(q["target_text"])) == 1, (lab["id"], q)
+                if q["control"] is None:     # a heading: its text box
+                    assert _run_with(words, q["target_text"], q["xyxy"]), (lab["id"], q)
+            if t == "paraphrase_absent":
+                assert not any(G.normalise(m) in hay for m in q["meaning_of"]), (lab["id"], q)
+        # phones: no control text is labelled, so no query reads it
+        if lab["screen"].startswith("phone-"):
+            for q in lab["queries"]:
+                assert not (q["type"] == "control" and q["by"] == "placeholder")
+                assert not (q["type"] == "field" and q["source"] == "label-input")
+
+
+def test_paraphrase_groups_are_disjoint_lowercase_and_30_to_60() -> None:
+    groups = Q.load_paraphrases()
+    assert 30 <= len(groups) <= 60
+    members = [m for g in groups for m in g]
+    assert len(members) == len(set(members)), "a phrase in two groups"
+    assert all(m == m.casefold().strip() and m for m in members)
+    assert all(len(g) >= 2 for g in groups)
+
+
+def test_value_type_rules() -> None:
+    vt = Q.value_type
+    assert vt("$1,299.00") == "money" and vt("12 EUR") == "money"
+    assert vt("45%") == "percent" and vt("2024-03-01") == "date" and vt("March 3, 2024") == "date"
+    assert vt("ops@example.com") == "email" and vt("+1 555-010-9999") == "phone"
+    assert vt("1,024") == "number" and vt("3.5") == "number" and vt("1000000") == "number"
+    assert vt("Lib/shelve.py") == "identifier" and vt("Office_Laser") == "identifier"
+    assert vt("file:///dev/null") == "identifier" and vt("Room 214") == "text" and vt("Idle") == "text"
+
+
+def test_reading_order_and_region_rules() -> None:
+    boxes = [[500, 10, 540, 30], [10, 12, 60, 28], [10, 100, 60, 120]]
+    assert Q.reading_order(boxes) == [1, 0, 2]          # same row: left first; then the next row
+    # two "Help" texts: top-left and bottom-right of a 1000x800 screen
+    got = dict(Q._region_of([[10, 10, 60, 30], [900, 700, 950, 720]], 1000, 800))
+    assert got["leftmost"] == 0 and got["rightmost"] == 1 and got["topmost"] == 0 and got["lowest"] == 1
+    assert got["top-left"] == 0 and got["bottom-right"] == 1 and "top-right" not in got
+    # not clearly apart (5 % of the width): no leftmost/rightmost
+    got = dict(Q._region_of([[10, 10, 60, 30], [60, 700, 110, 720]], 1000, 800))
+    assert "leftmost" not in got and "rightmost" not in got and got["topmost"] == 0
+
+
+def _toy_screen():
+    """A tiny form screen in the shape generate.make_label hands to queries.build_queries."""
+    def w(text, box, kind="prose", block=0):
+        return {"text": text, "box": box, "kind": kind, "block": block, "state": "ok", "piece": False}
+    all_words = [
+        w("Printer", [10, 10, 80, 30], "heading", 0), w("setup", [85, 10, 140, 30], "heading", 0),      # 0 1
+        w("Location:", [10, 50, 90, 66], "table", 1), w("Room", [100, 50, 140, 66], "table", 2),         # 2 3
+        w("214", [145, 50, 170, 66], "table", 2),                                                        # 4
+        w("Source", [10, 80, 60, 96], "prose", 3), w("code:", [64, 80, 100, 96], "prose", 3),            # 5 6
+        w("Lib/x.py", [104, 80, 170, 96], "link", 3),                                                    # 7
+        w("Save", [20, 200, 60, 220], "button", 1000000), w("Delete", [120, 200, 170, 220], "button", 1000001),
+        w("Help", [10, 300, 50, 316], "link", 4), w("Help", [900, 700, 940, 716], "link", 5),            # 10 11
+    ]
+    for i, x in enumerate(all_words):
+        x["seq"] = i
+    words = [{"text": x["text"], "xyxy": list(x["box"]), "kind": x["kind"], "block": x["block"],
+              "seq": x["seq"], "piece": False} for x in all_words]
+    lines = G.build_lines(words)
+
+    def el(kind, box, seqs, **kw):
+        return dict({"kind": kind, "box": box, "state": "ok", "seqs": seqs}, **kw)
+    qdom = {"elements": [
+        el("heading", [10, 10, 140, 30], [0, 1], level=1),
+        el("link", [104, 80, 170, 96], [7]),
+        el("button", [15, 195, 65, 225], [8]), el("button", [115, 195, 175, 225], [9]),
+        el("link", [10, 300, 50, 316], [10]), el("link", [900, 700, 940, 716], [11]),
+    ], "pairs": [
+        {"source": "th-td", "layout_hint": "cell-right", "label_seqs": [2], "value_seqs": [3, 4],
+         "label_box": [10, 50, 90, 66], "value_box": [100, 50, 170, 66], "from_control": False},
+    ]}
+    return words, all_words, lines, qdom
+
+
+def test_build_queries_on_a_toy_screen_is_deterministic_and_grounded() -> None:
+    words, all_words, lines, qdom = _toy_screen()
+    groups = [["delete", "remove"], ["save", "store"], ["help", "manual"], ["sign in", "log in"]]
+    args = ("toy-1000x800", words, all_words, lines, qdom, (1000, 800), G.normalise(" ".join(x["text"] for x in all_words)), False)
+    a = Q.build_queries(*args, groups=groups)
+    b = Q.build_queries(*args, groups=groups)
+    assert a == b and a
+    by = {}
+    for q in a:
+        by.setdefault(q["type"], []).append(q)
+    fields = {q["source"]: q for q in by["field"]}
+    assert fields["th-td"]["label"] == "Location" and fields["th-td"]["value"] == "Room 214"
+    assert fields["th-td"]["xyxy"] == [100, 50, 170, 66] and fields["th-td"]["layout"] == "cell-right"
+    assert fields["key-colon"]["label"] == "Source code" and fields["key-colon"]["value"] == "Lib/x.py"
+    assert fields["key-colon"]["value_type"] == "identifier"
+    controls = {q["label"]: q for q in by["control"]}
+    assert controls["Save"]["xyxy"] == [15, 195, 65, 225] and controls["Save"]["control"] == "button"
+    assert "Help" not in controls                        # "Help" occurs twice on the screen
+    assert by["region"] and all(q["target_text"] == "Help" for q in by["region"])
+    for q in by["region"]:      # the bottom-right "Help" or the one at the left
+        far = q["region"] in ("rightmost", "lowest", "bottom-right")
+        assert q["xyxy"] == ([900, 700, 940, 716] if far else [10, 300, 50, 316]), q
+    old = dict(Q.CAPS)
+    try:
+        Q.CAPS["relation"] = 100
+        every = Q.build_queries(*args, groups=groups)
+    finally:
+        Q.CAPS.update(old)
+    rel = {(q["relation"], q["control"], q["anchor"]): q for q in every if q["type"] == "relation"}
+    assert rel[("right_of", "button", "Save")]["xyxy"] == [115, 195, 175, 225]   # Delete, alone to its right
+    assert ("left_of", "button", "Save") not in rel and ("below", "button", "Save") not in rel
+    para = {q["target_text"]: q for q in by["paraphrase"]}
+    assert para["Delete"]["query"] == "the Remove button" and para["Delete"]["xyxy"] == [115, 195, 175, 225]
+    assert by["paraphrase_absent"][0]["meaning_of"] == ["sign in", "log in"]
+    # a word that is not fully visible removes every query that needs it
+    all_words[9]["state"] = "partial"
+    words2 = [x for x in words if x["seq"] != 9]
+    lines2 = G.build_lines(words2)
+    c = Q.build_queries("toy-1000x800", words2, all_words, lines2, qdom, (1000, 800), args[6], False, groups=groups)
+    assert not any(q.get("target_text") == "Delete" or q.get("label") == "Delete" for q in c)
+
+
+_FORM_HTML = """<!doctype html><html><head><style>
+body{margin:0;font:16px/20px sans-serif} td,th{padding:2px 6px}
+</style></head><body>
+<h1>Queue settings</h1>
+<table><tr><th>Location:</th><td>Room 214</td></tr><tr><th>Owner:</th><td><input value="Office"></td></tr></table>
+<dl><dt>State</dt><dd>Idle</dd></dl>
+<label for="u">User name</label> <input id="u" value="alice">
+<label><input type="checkbox" id="c"> Share this queue</label>
+<button>Apply changes</button> <a href="#h">Help</a>
+</body></html>"""
+
+
+@pytest.mark.skipif(not os.access(G.CHROMIUM, os.X_OK) or importlib.util.find_spec("playwright") is None,
+                    reason="needs /usr/bin/chromium and playwright")
+def test_queries_js_in_chromium() -> None:
+    from playwright.sync_api import sync_playwright
+
+    dom_js = (REPO / "benchmarks" / "realscreens" / "dom.js").read_text(encoding="utf-8")
+    q_js = (REPO / "benchmarks" / "realscreens" / "queries.js").read_text(encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=G.CHROMIUM, args=G.CHROMIUM_ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 600, "height": 400}, device_scale_factor=2)
+            page = ctx.new_page()
+            page.set_content(_FORM_HTML)
+            dom = page.evaluate(dom_js)
+            qd = page.evaluate(q_js)
+        finally:
+            browser.close()
+    text = lambda seqs: " ".join(dom["words"][i]["text"] for i in seqs)   # noqa: E731
+    pairs = {(p["source"], text(p["label_seqs"])): p for p in qd["pairs"]}
+    assert text(pairs[("th-td", "Location:")]["value_seqs"]) == "Room 214"
+    assert pairs[("th-td", "Owner:")]["from_control"] and text(pairs[("th-td", "Owner:")]["value_seqs"]) == "Office"
+    assert text(pairs[("dt-dd", "State")]["value_seqs"]) == "Idle"
+    assert text(pairs[("label-input", "User name")]["value_seqs"]) == "alice"
+    els = {(e["kind"], text(e.get("label_seqs") or e["seqs"])): e for e in qd["elements"]}
+    assert els[("heading", "Queue settings")]["level"] == 1
+    assert els[("checkbox", "Share this queue")]["label_via"] == "label"
+    assert els[("field", "Owner:")]["label_via"] == "th"
+    b = els[("button", "Apply changes")]
+    assert b["state"] == "ok" and b["box"][2] - b["box"][0] > 2 * 60      # element box in device px
+    assert els[("link", "Help")]["state"] == "ok"
+    size = (1200, 800)
+    words = []
+    for w in dom["words"]:
+        if w["state"] == "ok":
+            words.append({"text": w["text"], "xyxy": G._r1(w["box"]), "kind": w["kind"], "block": w["block"],
+                          "seq": w["seq"], "piece": w["piece"]})
+    lines = G.build_lines(words)
+    qs = Q.build_queries("form", words, dom["words"], lines, qd, size, G.normalise(dom["fulltext"]), False)
+    fields = {q["label"]: q for q in qs if q["type"] == "field"}
+    assert len(fields) == Q.CAPS["field"] and all(f["value"] for f in fields.values())

@@ -219,6 +219,7 @@
   }
 
   const out = [];
+  const outEls = [];  // element of each out entry (same index; read by queries.js)
   let seq = 0;
   const isAlnum = (ch) => /[\p{L}\p{N}]/u.test(ch);
   for (const w of words) {
@@ -266,6 +267,7 @@
       let st = rectState(p.el, p.rect, blockEls[w.block]);
       if (st === "ok" && inSvg) st = "partial";   // SVG/MathML text: counted, not labelled
       if (st === "out") continue;
+      outEls.push(p.el);
       out.push({text: p.text, box: px(p.rect), kind, block: w.block, seq: seq++, state: st,
                 piece: pieces.length > 1});
     }
@@ -348,6 +350,7 @@
         if (partial || rr[2] > cr + 1 || rr[0] < cl - 1) st = "partial";   // cut off by the control
         // phones: text autosizing enlarges control text beyond what the probe measures
         if (window.__realscreensMobile) st = "partial";
+        outEls.push(el);
         out.push({text: wt, box: px(rr), kind, block, seq: seq++, state: st, piece: false});
       }
     }
@@ -359,5 +362,8 @@
   for (const el of document.querySelectorAll("option")) parts.push(el.text);
   for (const el of document.querySelectorAll("img[alt], area[alt]")) parts.push(el.getAttribute("alt"));
   for (const el of document.querySelectorAll("[title]")) parts.push(el.getAttribute("title"));
+  // for queries.js (evaluated next in the same page): the element of every word (by seq)
+  // and the visibility helpers; the returned object is unaffected
+  window.__realscreensDom = {els: outEls, rectState, px, clipOf, VIEW};
   return {dpr, scale, vw, vh, words: out, fulltext: parts.join("\n")};
 })()

@@ -35,7 +35,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"          # 1.1: "queries" (queries.js, queries.py)
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -554,6 +554,17 @@ def _load_apps():
     return mod
 
 
+def _load_queries():
+    key = "_realscreens_queries"
+    mod = sys.modules.get(key)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(key, HERE / "queries.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[key] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
 def _deb_version(pkg: str) -> str | None:
     try:
         r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True, timeout=10)
@@ -568,6 +579,7 @@ class Renderer:
         self.bases = bases
         self.contexts: dict[tuple, Any] = {}
         self.dom_js = (HERE / "dom.js").read_text(encoding="utf-8")
+        self.queries_js = (HERE / "queries.js").read_text(encoding="utf-8")
 
     def context(self, screen: Screen, theme: str):
         key = (screen, theme)
@@ -643,10 +655,12 @@ class Renderer:
             pg.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             dom = pg.evaluate(self.dom_js)
             png = pg.screenshot(animations="disabled", caret="hide", scale="device")
+            # after the screenshot (it changes nothing in the page; reads what dom.js left)
+            qdom = pg.evaluate(self.queries_js)
             url = pg.url
         finally:
             pg.close()
-        return {"dom": dom, "png": png, "scroll": scroll, "url": url, "dark_css": dark_css}
+        return {"dom": dom, "qdom": qdom, "png": png, "scroll": scroll, "url": url, "dark_css": dark_css}
 
 
 _NOT_LOOPBACK = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost|\[::1\])[:/])(?!data:|blob:|about:)")
@@ -683,6 +697,8 @@ def make_label(job: Job, shot: dict, split: str, pools: dict[str, list[str]], si
     source = {"kind": job.page.kind, "package": job.page.package, "url": shot["url"], "page": job.page.key}
     if job.page.steps:
         source["via"] = [list(s) for s in job.page.steps]
+    queries = _load_queries().build_queries(ident, words, all_words, lines, shot.get("qdom"), size,
+                                            normalise(dom["fulltext"]), job.screen.mobile)
     return {
         "id": ident,
         "image": f"images/{ident}.png",
@@ -695,6 +711,7 @@ def make_label(job: Job, shot: dict, split: str, pools: dict[str, list[str]], si
         "lines": lines,
         "present": present,
         "absent": absent,
+        "queries": queries,
     }
 
 
@@ -786,7 +803,7 @@ def generate(out: Path, subset: bool = False, limit: int | None = None, optimise
                     labels.append(lab)
                     if verbose:
                         print(f"[{n + 1}/{len(jobs)}] {lab_id}: {len(lab['words'])} words, "
-                              f"{len(lab['present'])} present, {len(lab['absent'])} absent "
+                              f"{len(lab['present'])} present, {len(lab['absent'])} absent, {len(lab['queries'])} queries "
                               f"({time.monotonic() - t0:.0f}s)", file=sys.stderr)
                 chromium_version = browser.version
             finally:
@@ -842,6 +859,12 @@ def summarise(labels: list[dict]) -> dict:
         "present_wrapped": sum(len(p["pieces"]) > 1 for l in labels for p in l["present"]),
         "present_total": sum(len(l["present"]) for l in labels),
         "absent_total": sum(len(l["absent"]) for l in labels),
+        "query_type": tally(lambda l: [q["type"] for q in l.get("queries", [])]),
+        "query_type_split": {s: dict(sorted({t: sum(q["type"] == t for l in labels if l["split"] == s
+                                                    for q in l.get("queries", []))
+                                             for t in {q["type"] for l in labels for q in l.get("queries", [])}}.items()))
+                             for s in ("tune", "test")},
+        "queries_total": sum(len(l.get("queries", [])) for l in labels),
         "scrolled": sum(l["scroll"] > 0 for l in labels),
     }
 
