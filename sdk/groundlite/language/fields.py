@@ -26,31 +26,35 @@ layout           where the value is, relative to the label
 A value is one cell: it stops at the next wide gap on its line (a column boundary, a gap wider
 than :data:`COLUMN_GAP` line heights between two characters) or before the next ``Key:`` word
 (a ``,`` or ``;`` before the cut dropped), and takes up to :data:`MAX_WRAP_LINES` continuation
-lines stacked tightly under it (a wrapped table cell: the gap between the characters' boxes at
-most :data:`WRAP_GAP` of their height, left-aligned, and the continuation's first word would not have fitted on the line above, the
-column's right edge being the furthest right edge of the lines left-aligned with the value
-nearby — so two short list items are not joined).
+lines stacked tightly under it: a wrapped table cell, left-aligned, the gap between the
+characters' boxes at most :data:`WRAP_GAP` of their height (character boxes, because OCR's
+detected line boxes are inflated and overlap from row to row), and the continuation's first word
+would not have fitted on the line above (the column's right edge being the furthest right edge
+of the lines left-aligned with the value nearby), so two short list items are not joined. A
+value right of its label never continues onto a row that has a line in the label's column.
 
 Each candidate's ``score`` (in [0, 1]) is ``layout prior x distance decay x type agreement x
-label-likeness``: layout priors prefer same-line, then right, then below
-(:data:`LAYOUT_PRIOR`); with ``want_type`` a value of that type scores
-:data:`TYPE_MATCH`, a compatible type (a plain number for money) :data:`TYPE_COMPATIBLE`, any other
-:data:`TYPE_MISMATCH` — small enough that *any* matching candidate beats *any* mismatching one,
-whatever their layouts. A candidate that is itself label-like (ends with ``:`` or is a short known
-label word such as "Total") is multiplied by :data:`LABEL_LIKE_FACTOR`; a cell to the right of a
-column header that heads a column itself (or, in a header row read as one line, the text after a
-wide gap that has a line under it) is multiplied by :data:`HEADER_FACTOR` when it is plain text,
-the label has no colon and a value below it exists, and one of more
-than :data:`MAX_VALUE_WORDS` words (a paragraph of a neighbouring column) by :data:`PROSE_FACTOR`.
+penalties``: layout priors prefer same-line, then right, then below (:data:`LAYOUT_PRIOR`); with
+``want_type`` a value of that type scores :data:`TYPE_MATCH`, a compatible type (a plain number
+for money, :data:`COMPATIBLE`) :data:`TYPE_COMPATIBLE`, any other :data:`TYPE_MISMATCH` — small
+enough that *any* matching candidate beats *any* mismatching one, whatever their layouts.
+Penalties: a candidate that is itself label-like (:func:`is_label_like`: ends with ``:`` or is a
+short known label word such as "Total") x :data:`LABEL_LIKE_FACTOR`; plain text to the right of
+a column header that heads a column itself (or, in a header row read as one line, the text after
+a wide gap with a line under it), when the label has no colon and a value below it exists, x
+:data:`HEADER_FACTOR`; more than :data:`MAX_VALUE_WORDS` words (a paragraph of a neighbouring
+column) x :data:`PROSE_FACTOR`.
 
 Types (:func:`value_type`) are a short table of regular expressions (:data:`TYPE_PATTERNS`), and
 what a label asks for (:func:`expected_type`) a small keyword table (:data:`LABEL_KEYWORDS`).
 
-Work is bounded: one query is a few vectorised passes over the line boxes (``O(N)``, N <=
-:data:`MAX_LINES`), grid checks over at most :data:`MAX_GRID_LINES` aligned lines, and character
-work over at most :data:`MAX_VALUE_CHARS` characters per candidate. The line boxes of the last screen
-are kept (keyed by the identity of its line objects), so further queries on the same lines skip
-that pass; line objects are treated as immutable (as :class:`~groundlite.text.TextLine` is).
+Work is bounded: a query looks only at the lines whose centres lie within :data:`WINDOW` label
+heights above or below the label (found by binary search), with a few vectorised passes over
+them; grid checks use at most :data:`MAX_GRID_LINES` aligned lines, character work at most
+:data:`MAX_VALUE_CHARS` characters per candidate, and more than :data:`MAX_LINES` lines are
+refused. The line geometry of the last screen is kept (keyed by its line objects), so further
+queries on the same lines skip that pass; line objects are treated as immutable (as
+:class:`~groundlite.text.TextLine` is). ``benchmarks/results/fields.md`` has measured times.
 Pure numpy and :mod:`re`.
 """
 
@@ -768,7 +772,9 @@ def _value_of(lines, j, hj, boxes, heights, other, label_col=None):
         hc = max(float(cur[3] - cur[1]), 1.0)
         nxt = []
         for k in under.tolist():
-            if k in used or boxes[k, 1] <= boxes[used[-1], 1]:
+            # detected boxes start at or above their characters: a line starting further down
+            # cannot be the continuation, and its cell is not worth cutting
+            if k in used or boxes[k, 1] <= boxes[used[-1], 1] or boxes[k, 1] - cur[3] > WRAP_GAP * hc + 1.0:
                 continue
             c = cell_of(k)
             if c is not None and -0.5 * hc <= c[1][1] - cur[3] <= WRAP_GAP * hc:
