@@ -153,6 +153,18 @@ def test_link_is_its_text_box():
     assert control_around(im, SAVE, "link").cue == "underline"
 
 
+def test_navigation_bar_cell_link():
+    # a dark bar at the top of the screen, links with 15 px padding and no visible sides
+    im = canvas()
+    im[0:40] = (60, 60, 60)
+    text(im, "Home", (30, 26), (255, 255, 255))
+    text(im, "Jobs", (110, 26), (255, 255, 255))
+    got = control_around(im, [28, 12, 76, 30], "link")
+    assert got.cue == "fill" and close(got.xyxy, [11, 0, 93, 40], 2.0)
+    assert control_around(im, [28, 12, 76, 30], "tab") is not None
+    assert control_around(im, [28, 12, 76, 30]) is None         # not a button
+
+
 def test_find_controls_reading_order():
     im = canvas()
     for x, word in ((220, "Two"), (40, "One")):

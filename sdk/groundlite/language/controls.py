@@ -7,7 +7,8 @@ a bounded window around the label so that one query costs about a millisecond:
 * :func:`control_around` -- the smallest rectangle around a text box whose inside differs from
   its outside (a border, or a fill): button, select menu, tab, input with text in it; for
   ``kind="checkbox"/"radio"`` the small square / circle beside the label; for ``kind="link"``
-  the text box itself, with its cue (colour / underline).
+  the text box itself (with its cue: colour / underline) unless the link is drawn as a
+  button, tab or navigation-bar cell.
 * :func:`field_for_label` -- the input frame that belongs to a label (right of it on its row,
   else below it).
 * :func:`classify` -- what a text box is: inside a button-like frame, a link, plain text.
@@ -230,6 +231,14 @@ def _walk(rgb: np.ndarray, colour: np.ndarray, span: tuple[int, int], start: int
     return None
 
 
+def _uniformity(line: np.ndarray) -> float:
+    """Fraction of a line's pixels (``[N, 3]``) within 3 * _DIFF of its median colour."""
+    if len(line) == 0:
+        return 0.0
+    med = np.median(line, axis=0)
+    return float((np.abs(line.astype(np.float32) - med).max(axis=1) <= 3 * _DIFF).mean())
+
+
 def _thickness(lines: list[np.ndarray], k: int) -> int:
     """How many lines after ``lines[0]`` (an edge line, then lines further out) continue it:
     those of its colour, if a line of another colour follows within ``k`` lines, else 0."""
@@ -289,6 +298,10 @@ def _frame_around(rgb: np.ndarray, b: np.ndarray, reach_x: float | None = None) 
     perim = [float(s.mean()) if s.size else 0.0 for s in sides]
     if min(perim) < _PERIM_FRAC:
         return None
+    # each side is one colour along its length (a border or the outside), not a row of glyphs
+    lines = [rgb[fy0, fx0 + r:fx1 - r], rgb[fy1 - 1, fx0 + r:fx1 - r], rgb[fy0 + r:fy1 - r, fx0], rgb[fy0 + r:fy1 - r, fx1 - 1]]
+    if min(_uniformity(ln) for ln in lines) < _PERIM_FRAC:
+        return None
     # the padding: inside the border lines, outside the text box
     pad = mask[1 + et:fh - 1 - eb, 1 + el:fw - 1 - er].copy()
     oy, ox = fy0 + 1 + et, fx0 + 1 + el
@@ -346,6 +359,12 @@ def _bar_cell(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | None
     if t is None or bo is None:
         return None
     fy0, fy1 = y0 - t, y1 + bo
+    # the bar's edges run well past the text on both sides (not a neighbouring line's glyphs)
+    ext = int(np.ceil(1.0 * h))
+    xa, xb = max(0, x0 - ext), min(W, x1 + ext)
+    for yy in (fy0 - 1, fy1):
+        if 0 <= yy < H and (_differs(rgb[yy, xa:xb], inner).mean() < 0.95 or _uniformity(rgb[yy, xa:xb]) < 0.9):
+            return None
     # the fill must differ from what lies beyond the bar (else it is the page itself)
     beyond = [rgb[yy, x0:x1] for yy in (fy0 - 2, fy1 + 1) if 0 <= yy < H]
     if not beyond or not any(_differs(row, inner).mean() >= _EDGE_FRAC for row in beyond):
@@ -477,8 +496,9 @@ def control_around(rgb: np.ndarray, text_xyxy: Any, kind: str | None = None) -> 
         extended sideways half-way to the neighbouring text. ``"field"`` / ``"menu"`` fall back to
         :func:`field_for_label` when no frame encloses the text (the text is the label). ``"checkbox"`` / ``"radio"``: the small
         square / circle (0.5-1.7 text heights) just left (or right) of the label, else None.
-        ``"link"``: the text box itself (links have no frame), cue ``"underline"`` /
-        ``"colour"`` / ``"text-only"``.
+        ``"link"``: a link styled as a button / tab (a centred frame) or a navigation-bar cell
+        has that box; a plain link has no frame and gets its text box, cue ``"underline"`` /
+        ``"colour"`` / ``"text-only"`` (never None).
 
     Raises:
         InvalidArgumentError: bad image shape/dtype, a box outside the image, an unknown kind.
@@ -487,7 +507,14 @@ def control_around(rgb: np.ndarray, text_xyxy: Any, kind: str | None = None) -> 
     kind = _check_kind(kind)
     b = _check_box(text_xyxy, rgb.shape)
     if kind == "link":
-        # links have no frame: the text box (a link styled as a tab is asked for as a tab)
+        # a link styled as a button / tab (a centred frame) or as a cell of a navigation bar has
+        # that box; a plain link has no frame: its text box
+        f = _frame_around(rgb, b)
+        if f is not None and _guess_kind(rgb, f[0], b) == "button":
+            return ControlBox(f[0], "link", f[1], f[2])
+        cell = _bar_cell(rgb, b)
+        if cell is not None:
+            return ControlBox(cell[0], "link", "fill", cell[1])
         cue, conf = _link_cue(rgb, b)
         return ControlBox(b.astype(np.float32), "link", cue, conf)
     if kind in ("checkbox", "radio"):
