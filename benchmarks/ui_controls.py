@@ -248,6 +248,15 @@ def main(argv=None) -> int:
                       + f" | {np.median([r['ms'] for r in rs]):.2f} |")
         allc = [r for r in neg if r["classified"] not in ("text", "link")]
         md += ["", f"Overall: {100 * len(allc) / len(neg):.1f} % of non-control lines are called a control.", ""]
+    md += ["## Notes", "",
+           "* Real pages only: the CUPS 2.4 web UI (a private cupsd) and Debian documentation (Sphinx "
+           "python3-doc and others) rendered by Debian's Chromium; their form controls are Chromium's "
+           "default widgets (1-2 px grey borders, #efefef fills, light and dark). Custom-styled web apps "
+           "(pill buttons, underline-only Material fields, icon-only buttons) are not in the data.",
+           "* ms/query is single-threaded on a shared 2-core machine (load average above); the window "
+           "around the label bounds the work, not the screen size.",
+           "* Known false controls: table header cells and filled table rows read as fields, inline code "
+           "boxes as fields/buttons (see the last table).", ""]
     text = "\n".join(md)
     print(text)
     if a.out:
