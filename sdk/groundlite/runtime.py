@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from . import schema
 from .backends import Backend
 from .cache import JsonCache
-from .errors import PackageNotFoundError, did_you_mean
+from .errors import InvalidArgumentError, PackageNotFoundError, did_you_mean
 from .families import Grounder, family_spec
 from .package import Package, open_package
 from .selection import select, validate_request
@@ -86,7 +86,11 @@ def load(
     validate_request(backend, device, precision, threads, min_agreement, max_accuracy_drop)
     # sizes now; each file's SHA-256 right before a backend or the tokenizer first reads it
     package = open_model(model, verify="lazy")
-    cls = family_spec(package.family).grounder_class()
+    spec = family_spec(package.family)
+    if spec.loader is not None:
+        raise InvalidArgumentError(f"expected a grounder package (owlvit, owlv2 or text), got the {spec.name} encoder "
+                                   f"package {str(package.root)!r}; load it with {spec.loader}")
+    cls = spec.grounder_class()
     sessions, info = select(package, cls.probe_feeds, backend=backend, device=device, precision=precision,
                             threads=threads, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop,
                             cache=cache, backends=backends)

@@ -16,18 +16,20 @@ MANIFEST_NAME: Final = "manifest.json"
 # --------------------------------------------------------------------------------------------
 # Families, graphs, backends, precisions
 # --------------------------------------------------------------------------------------------
-FAMILIES: Final = ("owlvit", "owlv2", "text")
+FAMILIES: Final = ("owlvit", "owlv2", "text", "sentence")
 
 GRAPH_IMAGE_ENCODER: Final = "image_encoder"
 GRAPH_TEXT_ENCODER: Final = "text_encoder"
 GRAPH_TEXT_DETECTOR: Final = "text_detector"
 GRAPH_TEXT_RECOGNIZER: Final = "text_recognizer"
+GRAPH_SENTENCE_ENCODER: Final = "sentence_encoder"
 
 #: graphs every package of a family must ship, per (backend, precision) it claims
 FAMILY_GRAPHS: Final = {
     "owlvit": (GRAPH_IMAGE_ENCODER, GRAPH_TEXT_ENCODER),
     "owlv2": (GRAPH_IMAGE_ENCODER, GRAPH_TEXT_ENCODER),
     "text": (GRAPH_TEXT_DETECTOR, GRAPH_TEXT_RECOGNIZER),
+    "sentence": (GRAPH_SENTENCE_ENCODER,),
 }
 
 #: THE table of backend names, in listing / preference order; every other module derives from it.
@@ -67,6 +69,25 @@ DET_IMAGE: Final = "image"                    # float32 [1,3,H,W], H and W multi
 DET_PROBABILITY: Final = "probability"        # float32 [1,1,H,W], DB text probability map
 REC_IMAGE: Final = "image"                    # float32 [B,3,48,W]
 REC_LOGITS: Final = "logits"                  # float32 [B,T,C], softmax probabilities per step
+
+# --------------------------------------------------------------------------------------------
+# Tensor names and fidelity gate (sentence family: a sentence-embedding encoder, not a grounder)
+# --------------------------------------------------------------------------------------------
+#: float32 [B,D]: mean of the token states over attention_mask, L2-normalised, inside the graph
+SENTENCE_EMBEDDING: Final = "sentence_embedding"
+SENTENCE_ENCODER_INPUTS: Final = (INPUT_IDS, ATTENTION_MASK)   # int64 [B,T], T dynamic
+SENTENCE_ENCODER_OUTPUTS: Final = (SENTENCE_EMBEDDING,)
+#: ``precision="auto"`` accepts a reduced-precision sentence artifact only when its stored
+#: ``mean_cosine`` (to the FP32 torch reference, over the real screenshot texts) is at least this;
+#: paraphrase pairs of UI labels sit only a few hundredths of cosine apart, so an encoder that moves
+#: embeddings by more than 0.01 on average can reorder them
+MIN_SENTENCE_COSINE: Final = 0.99
+#: ... and its stored ``retrieval_agreement`` (fraction of the 118 real phrases whose top-1 line
+#: among the 355 real lines is the reference's) is at least this. Not 0.98: many of those phrases
+#: are fragments ("when", "rights") whose best lines the FP32 model itself scores within 0.03 of
+#: each other, and such near-ties flip under any INT8 scheme (ONNX Runtime dynamic INT8 of the
+#: attention projections: 0.958, every disagreement a near-tie of at most 0.021)
+MIN_SENTENCE_RETRIEVAL_AGREEMENT: Final = 0.95
 
 # --------------------------------------------------------------------------------------------
 # Pre-processing constants
