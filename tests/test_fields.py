@@ -145,6 +145,33 @@ def test_never_the_label_and_box_of_value_chars():
     assert all(c.layout != "same-line" for c in got) and all(c.score <= 0.5 for c in got)
 
 
+def cells_line(pieces: list[tuple[str, float]], y: float) -> TextLine:
+    """One recognised line holding several cells: each piece's characters start at its x, a
+    single space spans the gap between two pieces."""
+    text, boxes = [], []
+    for i, (t, x) in enumerate(pieces):
+        if i:
+            text.append(" ")
+            boxes.append([boxes[-1][2], y, x, y + H])
+        text.append(t)
+        boxes.extend([x + CW * k, y, x + CW * (k + 1), y + H] for k in range(len(t)))
+    b = np.asarray(boxes, np.float32)
+    xyxy = np.array([b[:, 0].min(), y, b[:, 2].max(), y + H], np.float32)
+    quad = np.array([[xyxy[0], xyxy[1]], [xyxy[2], xyxy[1]], [xyxy[2], xyxy[3]], [xyxy[0], xyxy[3]]], np.float32)
+    s = "".join(text)
+    return TextLine(s, 1.0, quad, xyxy, b, np.ones(len(s), np.float32))
+
+
+@pytest.mark.parametrize("header,value,vtype", [("popcon", "V:821, I:999", "text"), ("size", "7163", "number")])
+def test_table_row_read_as_one_line_is_cut_to_the_header_column(header, value, vtype):
+    # Debian Reference package tables: OCR joins the cells of a row whose gaps are narrow
+    lines = [mk("package", 0, 0), mk("popcon", 200, 0), mk("size", 335, 0),
+             cells_line([("apt", 0), ("V:821, I:999", 200), ("7163", 335)], 40)]
+    li = [line.text for line in lines].index(header)
+    best = find_values(lines, (li,), lines[li].xyxy)[0]
+    assert (best.text, best.layout, best.value_type) == (value, "below", vtype)  # one line: no grid seen
+
+
 def test_a_line_that_is_only_a_key_is_not_cut_before_its_last_word():
     # CUPS "Set Default Options": right-aligned "Key:" cells, the values in controls to their right
     lines = [mk("Media Size:", 20, 0), mk("US Letter", 140, 0), mk("Media Source:", 0, 24),

@@ -541,7 +541,8 @@ def find_values(lines: Sequence[Any], label_lines: tuple[int, ...], label_xyxy: 
             if found is None:
                 continue
             j, kind, gap_frac, header = found
-            cell = _value_of(sub, j, hs[j], b, hs, other, col if layout == "right" else None)
+            span = _column_span(b, hs, lbox, h) if layout == "below" else None
+            cell = _value_of(sub, j, hs[j], b, hs, other, col if layout == "right" else None, span)
             if cell is None:
                 continue
             text, box, used = cell
@@ -735,13 +736,40 @@ def _below(boxes, heights, other, lbox, h, col):
     return j, kind, g / (CELL_BELOW_MAX_GAP if grid else BELOW_MAX_GAP), False
 
 
-def _value_of(lines, j, hj, boxes, heights, other, label_col=None):
+def _column_span(boxes, heights, lbox, h) -> tuple[float, float]:
+    """``(lo, hi)``: the label's column on its row, from the end of the nearest cell to its left
+    (or one label height left of the label, if nearer) to the start of the nearest cell to its
+    right (unbounded where there is none)."""
+    row = _row_overlap(boxes, heights, lbox, float(lbox[3] - lbox[1]) or h)
+    left = row & (boxes[:, 2] <= lbox[0])
+    right = row & (boxes[:, 0] >= lbox[2])
+    lo = float(boxes[left, 2].max()) if left.any() else -np.inf
+    hi = float(boxes[right, 0].min()) if right.any() else np.inf
+    # a cell starts under its header (left-aligned, or a little left of it when right-aligned)
+    return max(lo, float(lbox[0]) - 1.0 * h), hi
+
+
+def _value_of(lines, j, hj, boxes, heights, other, label_col=None, span=None):
     """The value cell starting line ``j``, with its wrapped continuation lines:
     ``(text, box, line indices)`` or None. With ``label_col`` (a value right of its label), a
-    line whose row starts with a line in the label's column is the next row, not a wrap."""
+    line whose row starts with a line in the label's column is the next row, not a wrap. With
+    ``span`` (a value below a column header), only the characters inside the header's column
+    count: OCR often reads a table row as one line ("V:821, I:999 7163 Yes")."""
     line = lines[j]
     chars = _chars(line)
-    cell = _cell(str(line.text), chars, 0, float(hj))
+    text_j, start = str(line.text), 0
+    if span is not None and chars is not None and len(text_j):
+        cx = 0.5 * (chars[:, 0] + chars[:, 2])
+        inside = np.nonzero((cx >= span[0]) & (cx < span[1]))[0]
+        if len(inside) and (inside[0] > 0 or inside[-1] < len(text_j) - 1):
+            start, end = int(inside[0]), int(inside[-1]) + 1
+            while 0 < start < end and not text_j[start - 1].isspace():
+                start += 1               # whole words only
+            if start < end:
+                text_j, chars = text_j[:end], chars[:end]
+            else:
+                start = 0
+    cell = _cell(text_j, chars, start, float(hj))
     if cell is None:
         return None
     text, box, _, _ = cell
