@@ -77,7 +77,7 @@ class FamilySpec:
         return getattr(importlib.import_module(module), attr)
 
 
-_OWL_OPTIONS = frozenset({"nms_iou", "top_k"})
+_OWL_OPTIONS = frozenset({"nms_iou", "top_k", "interpret"})
 
 FAMILIES: dict[str, FamilySpec] = {
     "owlvit": FamilySpec("owlvit", schema.FAMILY_GRAPHS["owlvit"], "groundlite.grounder:OwlGrounder",
@@ -85,7 +85,7 @@ FAMILIES: dict[str, FamilySpec] = {
     "owlv2": FamilySpec("owlv2", schema.FAMILY_GRAPHS["owlv2"], "groundlite.grounder:OwlGrounder",
                         schema.FAMILY_PREPROCESS["owlv2"], _OWL_OPTIONS, can_read=False),
     "text": FamilySpec("text", schema.FAMILY_GRAPHS["text"], "groundlite.text.pipeline:TextGrounder",
-                       None, frozenset(), can_read=True),
+                       None, frozenset({"interpret"}), can_read=True),
     # not a grounder: it embeds phrases (matching by meaning); groundlite.load refuses it
     "sentence": FamilySpec("sentence", schema.FAMILY_GRAPHS["sentence"], "groundlite.language.encoder:SentenceEncoder",
                            None, frozenset(), can_read=False,

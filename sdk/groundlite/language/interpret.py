@@ -76,8 +76,7 @@ class _TextScreen:
         self.encoder = encoder
         self._rgb: np.ndarray | None = None
         self._screen = screen
-        self._meaning: tuple[list[int], np.ndarray] | None = None
-        self._headings: list[np.ndarray] | None = None
+        self.memo: dict[str, Any] = getattr(screen, "memo", {})
 
     @property
     def rgb(self) -> np.ndarray:
@@ -105,12 +104,13 @@ class _TextScreen:
         """Short screen texts whose meaning is close to ``text`` (empty without an encoder)."""
         if self.encoder is None:
             return []
-        if self._meaning is None:
+        key = f"meaning:{id(self.encoder)}"
+        if key not in self.memo:
             idx = [i for i, ln in enumerate(self.lines) if 0 < len(ln.text.split()) <= MEANING["max_words"]]
             idx = idx[:MAX_MEANING_CANDIDATES]
             emb = self.encoder.encode([self.lines[i].text for i in idx]) if idx else np.zeros((0, 1), np.float32)
-            self._meaning = (idx, emb)
-        idx, emb = self._meaning
+            self.memo[key] = (idx, emb)
+        idx, emb = self.memo[key]
         if not idx:
             return []
         q = self.encoder.encode([text])[0]
@@ -129,16 +129,26 @@ class _TextScreen:
         return lit if lit else self.meaning(text)
 
     def headings(self) -> list[np.ndarray]:
-        if self._headings is None:
+        """Boxes of heading-like lines: taller than 1.2 x the median line and with 3+ letters
+        (a logo glyph or a big digit is not a heading)."""
+        if "headings" not in self.memo:
             hs = np.asarray([float(ln.xyxy[3] - ln.xyxy[1]) for ln in self.lines]) if self.lines else np.zeros(0)
             med = float(np.median(hs)) if len(hs) else 0.0
-            self._headings = [np.asarray(ln.xyxy, np.float32) for ln, h in zip(self.lines, hs) if h >= 1.2 * med]
-        return self._headings
+            self.memo["headings"] = [np.asarray(ln.xyxy, np.float32) for ln, h in zip(self.lines, hs)
+                                     if h >= 1.2 * med and sum(ch.isalpha() for ch in ln.text) >= 3]
+        return self.memo["headings"]
 
     def all_lines(self) -> list[Candidate]:
-        return [Candidate(np.asarray(ln.xyxy, np.float32), float(ln.score), ln.text, "text",
-                          (Step("target", ln.text, _box(ln.xyxy), float(ln.score), "line"),), (i,))
-                for i, ln in enumerate(self.lines)]
+        """Every piece of text on the screen: each line cut at "Label:" colons and at gaps wider
+        than :data:`SEGMENT_GAP` line heights (OCR joins table cells and "Key: value" into one line)."""
+        if "segments" not in self.memo:
+            out = []
+            for i, ln in enumerate(self.lines):
+                for text, box in _segments(ln):
+                    out.append(Candidate(box, float(ln.score), text, "text",
+                                         (Step("target", text, _box(box), float(ln.score), "line"),), (i,)))
+            self.memo["segments"] = out
+        return self.memo["segments"]
 
     # ---- refs --------------------------------------------------------------------------------
     def ground(self, ref: Ref) -> list[Candidate]:
@@ -170,16 +180,19 @@ class _TextScreen:
         from . import controls
 
         if ref.text is None:
-            found = controls.find_controls(self.rgb, self.lines, kind)
+            if f"controls:{kind}" not in self.memo:
+                self.memo[f"controls:{kind}"] = controls.find_controls(self.rgb, self.lines, kind)
+            found = self.memo[f"controls:{kind}"]
             return [Candidate(np.asarray(cb.xyxy, np.float32), float(cb.confidence), _text_in(self.lines, cb.xyxy),
                               kind, (Step("control", _text_in(self.lines, cb.xyxy), _box(cb.xyxy), float(cb.confidence),
                                           f"pixels:{cb.cue}"),)) for cb in found]
         out = []
         for lab in self.text_candidates(ref.text):
-            if kind == "field":
-                cb = controls.field_for_label(self.rgb, lab.xyxy, self.lines)
-                if cb is None:  # the text may be the field's placeholder or value
-                    cb = controls.control_around(self.rgb, lab.xyxy, "field")
+            if kind in ("field", "menu"):
+                # the text may be the field's placeholder or value (inside the frame), else its label
+                cb = controls.control_around(self.rgb, lab.xyxy, kind)
+                if cb is None:
+                    cb = controls.field_for_label(self.rgb, lab.xyxy, self.lines)
             else:
                 cb = controls.control_around(self.rgb, lab.xyxy, kind)
             if cb is None:
@@ -210,6 +223,36 @@ class _TextScreen:
         return sorted(out, key=lambda c: -c.score)
 
 
+#: a gap between characters wider than this many line heights cuts a line into segments
+SEGMENT_GAP = 0.9
+
+
+def _segments(line: Any) -> list[tuple[str, np.ndarray]]:
+    """A line's text pieces with their boxes (see :meth:`_TextScreen.all_lines`)."""
+    text = line.text
+    boxes = np.asarray(line.char_xyxy, np.float32).reshape(-1, 4)
+    if len(boxes) != len(text) or len(text) < 2:
+        return [(text, np.asarray(line.xyxy, np.float32))]
+    h = max(float(line.xyxy[3] - line.xyxy[1]), 1.0)
+    cuts = [0]
+    for k in range(1, len(text)):
+        gap = boxes[k, 0] - boxes[k - 1, 2]
+        after_colon = text[k - 1] == " " and k >= 2 and text[k - 2] == ":"
+        if gap > SEGMENT_GAP * h or after_colon:
+            cuts.append(k)
+    cuts.append(len(text))
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        piece = text[a:b]
+        strip_l = len(piece) - len(piece.lstrip())
+        piece_s = piece.strip()
+        if not piece_s:
+            continue
+        bb = boxes[a + strip_l: a + strip_l + len(piece_s)]
+        out.append((piece_s, np.array([bb[:, 0].min(), bb[:, 1].min(), bb[:, 2].max(), bb[:, 3].max()], np.float32)))
+    return out or [(text, np.asarray(line.xyxy, np.float32))]
+
+
 def _inside(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(a[0] >= b[0] - 1 and a[1] >= b[1] - 1 and a[2] <= b[2] + 1 and a[3] <= b[3] + 1)
 
@@ -224,6 +267,12 @@ def _text_in(lines: Sequence[Any], xyxy: Any) -> str | None:
 def _resolve(q: Query, ground: Any, size: Any, scope_section: Any) -> tuple[list[Candidate], bool, str | None]:
     """Apply ``q``'s rules to the candidates ``ground(q.target)``; returns (answers, ambiguous,
     missing) where ``missing`` names the part of the query that was not found."""
+    # anchors first: when both are missing, the anchor is the more useful part to name
+    anchor_sets = [[ground(a) for a in rel.anchors] for rel in q.relations]
+    for rel, sets in zip(q.relations, anchor_sets):
+        for a, c in zip(rel.anchors, sets):
+            if not c:
+                return [], False, f"the anchor {a.describe()}"
     targets = ground(q.target)
     if not targets:
         return [], False, f"the target {q.target.describe()}"
@@ -239,11 +288,7 @@ def _resolve(q: Query, ground: Any, size: Any, scope_section: Any) -> tuple[list
         extra.append(Step("scope", sc.text, sc.box(), sc.score, sc.steps[0].how if sc.steps else "literal"))
         if not targets:
             return [], False, f"a {q.target.describe()} under {q.scope.describe()}"
-    for rel in q.relations:
-        anchors = [ground(a) for a in rel.anchors]
-        if any(not a for a in anchors):
-            missing = next(a for a, c in zip(rel.anchors, anchors) if not c)
-            return [], False, f"the anchor {missing.describe()}"
+    for rel, anchors in zip(q.relations, anchor_sets):
         ranked = rank_relation(rel.name, targets, anchors)
         how = f"relation:{rel.name}"
         if not ranked:

@@ -368,11 +368,14 @@ class _Screen:
     """A recognised screen in the OCR cache: its lines, and the match regions built from them
     once (normalised text, word starts, line pairs), so another phrase costs only the search."""
 
-    __slots__ = ("lines", "_regions")
+    __slots__ = ("lines", "_regions", "memo")
 
     def __init__(self, lines: tuple[TextLine, ...]) -> None:
         self.lines = lines
         self._regions: Any = None
+        #: per-screen results of the language layer (controls of a kind, headings, embeddings of
+        #: the screen's texts), kept with the cached screen so another query reuses them
+        self.memo: dict[str, Any] = {}
 
     def regions(self) -> Any:
         if self._regions is None:  # a race builds the same value twice; harmless
