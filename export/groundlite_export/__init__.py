@@ -6,8 +6,10 @@ Importing this package is light; torch/transformers/nncf load only inside the ex
 >>> export_owl(random_init="tiny", out="pkg/tiny")  # doctest: +SKIP
 >>> from groundlite_export import export_text
 >>> export_text(model="text-ppocrv6", install=True)  # doctest: +SKIP
+>>> from groundlite_export import export_sentence
+>>> export_sentence(install=True)  # all-MiniLM-L6-v2, for matching by meaning  # doctest: +SKIP
 
-Both run through :mod:`groundlite_export.pipeline`; a family adds only a small recipe.
+All run through :mod:`groundlite_export.pipeline`; a family adds only a small recipe.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["export_owl", "export_text"]
+__all__ = ["export_owl", "export_text", "export_sentence"]
 
 _LAZY = {"export_owl": ("groundlite_export.owl_package", "export_owl"),
-         "export_text": ("groundlite_export.text", "export_text")}
+         "export_text": ("groundlite_export.text", "export_text"),
+         "export_sentence": ("groundlite_export.sentence", "export_sentence")}
 
 
 def __getattr__(name: str) -> Any:
