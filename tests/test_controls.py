@@ -26,6 +26,7 @@ from groundlite.language.controls import (
     control_around,
     field_for_label,
     find_controls,
+    link_spans,
 )
 
 REAL = Path(__file__).resolve().parents[1] / "export" / "groundlite_export" / "assets" / "realscreens"
@@ -45,9 +46,31 @@ def close(box, ref, tol=2.0) -> bool:
 
 
 class Line:
-    def __init__(self, xyxy, text=""):
+    def __init__(self, xyxy, text="", char_xyxy=None):
         self.xyxy = np.asarray(xyxy, np.float32)
         self.text = text
+        if char_xyxy is not None:
+            self.char_xyxy = np.asarray(char_xyxy, np.float32)
+
+
+def draw_line(im, words, x, baseline, scale=0.5, gap=None):
+    """Draw ``[(word, bgr colour), ...]`` one character at a time; return the OCR-like Line
+    (text with single spaces, a box per character, spaces included)."""
+    text, chars = "", []
+    top, bottom = baseline - 15, baseline + 5
+    space = cv2.getTextSize(" ", FONT, scale, 1)[0][0] if gap is None else gap
+    for k, (word, colour) in enumerate(words):
+        if k:
+            chars.append([x, top, x + space, bottom])
+            text += " "
+            x += space
+        for ch in word:
+            w = cv2.getTextSize(ch, FONT, scale, 1)[0][0]
+            cv2.putText(im, ch, (x, baseline), FONT, scale, colour, 1, cv2.LINE_AA)
+            chars.append([x, top, x + w, bottom])
+            text += ch
+            x += w
+    return Line([chars[0][0], top, chars[-1][2], bottom], text, chars)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -177,6 +200,105 @@ def test_find_controls_reading_order():
 
 
 # ------------------------------------------------------------------------------------------------
+# OCR lines: links inside prose, marks inside the line, several buttons on one line
+# ------------------------------------------------------------------------------------------------
+
+BLACK, BLUE = (0, 0, 0), (170, 90, 0)          # BGR: #005aaa, a Sphinx-like link blue
+
+
+def prose_with_link(bg=255, ink=BLACK, link=BLUE):
+    im = canvas(bg, (60, 600))
+    ln = draw_line(im, [("See", ink), ("also", ink), ("os.path", link), ("and", ink), ("the", ink),
+                        ("docs", ink)], 10, 35, 0.6)
+    return im, ln
+
+
+@pytest.mark.parametrize("bg, ink, link", [
+    (255, BLACK, BLUE),                          # light theme
+    (20, (225, 225, 225), (250, 180, 140)),      # dark theme: light-blue link on light-grey prose
+])
+def test_link_span_inside_a_prose_line(bg, ink, link):
+    im, ln = prose_with_link(bg, ink, link)
+    spans = link_spans(im, ln)
+    assert [(ln.text[a:b], cue) for a, b, _, cue in spans] == [("os.path", "colour")]
+    a, b, box, _ = spans[0]
+    assert close(box, [ln.char_xyxy[a, 0], ln.xyxy[1], ln.char_xyxy[b - 1, 2], ln.xyxy[3]], 0.5)
+    got = find_controls(im, [ln], "link")
+    assert len(got) == 1 and got[0].text == "os.path" and got[0].cue == "colour"
+    assert close(got[0].xyxy, box, 0.5)
+    assert got[0].to_dict()["text"] == "os.path"
+
+
+def test_link_span_trailing_punctuation_and_two_word_link():
+    im = canvas(255, (60, 600))
+    ln = draw_line(im, [("Read", BLACK), ("the", BLACK), ("User", BLUE), ("Manual", BLUE), ("now", BLACK)], 10, 35, 0.6)
+    assert [ln.text[a:b] for a, b, _, _ in link_spans(im, ln)] == ["User Manual"]
+    black = draw_line(im, [("nothing", BLACK), ("here", BLACK)], 10, 15, 0.5)
+    assert link_spans(im, black) == []
+    assert find_controls(im, [black], "link") == []
+
+
+def test_underlined_link_span():
+    im = canvas(255, (60, 600))
+    ln = draw_line(im, [("a", BLACK), ("plain", BLACK), ("underlined", BLACK), ("word", BLACK)], 10, 35, 0.6)
+    t0 = ln.text.index("underlined")
+    x0, x1 = int(ln.char_xyxy[t0, 0]), int(ln.char_xyxy[t0 + len("underlined") - 1, 2])
+    cv2.line(im, (x0, 38), (x1 - 1, 38), BLACK, 1)
+    assert [(ln.text[a:b], cue) for a, b, _, cue in link_spans(im, ln)] == [("underlined", "underline")]
+
+
+def test_control_box_text_is_optional():
+    c = ControlBox([0, 0, 2, 2], "link", "colour", 0.8)
+    assert c.text is None and "text" not in c.to_dict()
+
+
+@pytest.mark.parametrize("junk", ["口 ", "O ", ""])
+def test_checkbox_mark_inside_the_ocr_line(junk):
+    # OCR often starts the label's line at the mark and reads it as a character (or nothing)
+    im = canvas()
+    cv2.rectangle(im, (90, 88), (102, 100), (118, 118, 118), 1)
+    text(im, "Share", (110, 100))
+    line = Line([89, 86, 160, 103], junk + "Share")
+    got = control_around(im, line.xyxy, "checkbox")
+    assert got is not None and got.cue == "square" and close(got.xyxy, [90, 88, 103, 101], 1.5)
+    found = find_controls(im, [line], "checkbox")
+    assert len(found) == 1 and found[0].text == "Share"
+
+
+def test_letter_at_line_start_is_no_mark():
+    im = canvas()
+    text(im, "Options", (110, 100))
+    text(im, "Help", (110, 140))
+    assert find_controls(im, [Line([108, 86, 180, 103], "Options"), Line([108, 126, 150, 143], "Help")], "radio") == []
+    assert find_controls(im, [Line([108, 86, 180, 103], "Options")], "checkbox") == []
+
+
+def test_two_buttons_on_one_ocr_line():
+    im = canvas(255, (60, 600))
+    first = draw_line(im, [("Add", BLACK), ("Printer", BLACK)], 30, 35)
+    second = draw_line(im, [("Find", BLACK), ("New", BLACK), ("Printers", BLACK)], int(first.xyxy[2]) + 40, 35)
+    for ln in (first, second):
+        x0, y0, x1, y1 = (int(v) for v in ln.xyxy)
+        cv2.rectangle(im, (x0 - 10, y0 - 5), (x1 + 10, y1 + 5), (118, 118, 118), 1)
+    # OCR joined both captions into one line (a wide gap between "Printer" and "Find")
+    joined = Line([first.xyxy[0], first.xyxy[1], second.xyxy[2], second.xyxy[3]],
+                  first.text + " " + second.text,
+                  [*first.char_xyxy, [first.xyxy[2], first.xyxy[1], second.xyxy[0], first.xyxy[3]], *second.char_xyxy])
+    got = find_controls(im, [joined], "button")
+    assert [c.text for c in got] == ["Add Printer", "Find New Printers"]
+    for c, ln in zip(got, (first, second)):
+        x0, y0, x1, y1 = ln.xyxy
+        assert close(c.xyxy, [x0 - 10, y0 - 5, x1 + 11, y1 + 6], 1.5)
+
+
+def test_reading_order_rows():
+    im = canvas(255, (120, 600))
+    lines = [draw_line(im, [("third", BLUE)], 10, 90), draw_line(im, [("second", BLUE)], 300, 38),
+             draw_line(im, [("first", BLUE)], 10, 35)]
+    assert [c.text for c in find_controls(im, lines, "link")] == ["first", "second", "third"]
+
+
+# ------------------------------------------------------------------------------------------------
 # errors
 # ------------------------------------------------------------------------------------------------
 
@@ -282,3 +404,48 @@ def test_real_cups_buttons_are_button_sized(real_images):
             assert (b[3] - b[1]) <= 2.5 * (t[3] - t[1]) and (b[2] - b[0]) <= (t[2] - t[0]) + 4 * (t[3] - t[1])
             n += 1
     assert n >= 8
+
+
+# ------------------------------------------------------------------------------------------------
+# real OCR lines (the built-in text model) on a committed real screenshot
+# ------------------------------------------------------------------------------------------------
+
+OFFICE = "cups-printer-office-1920x1080-d1-dark-s0"
+
+
+@pytest.fixture(scope="module")
+def office_ocr():
+    import groundlite
+
+    rgb = np.asarray(Image.open(REAL / "images" / f"{OFFICE}.png").convert("RGB"))
+    return rgb, groundlite.load("text").read(str(REAL / "images" / f"{OFFICE}.png"))
+
+
+def test_real_ocr_links_and_buttons(office_ocr):
+    """CUPS printer page, dark theme, OCR lines: the DOM's 8 links (7 cells of the navigation bar,
+    "Printers" the current page's white cell, and the blue "Office_Laser" inside the heading)
+    and its 4 buttons. Checked by eye on crops: the nav cells span the bar's height (0-28 px);
+    the one false link is the "Maintenance" select menu (a light fill on the black page)."""
+    rgb, lines = office_ocr
+    rec = next(r for r in map(json.loads, (REAL / "labels.jsonl").read_text(encoding="utf-8").splitlines())
+               if r["id"] == OFFICE)
+    dom = [w for w in rec["words"] if w["kind"] == "link"]
+    assert len(dom) == 9                            # "OpenPrinting CUPS" is one link of two words
+    links = find_controls(rgb, lines, "link")
+    texts = [c.text for c in links]
+    nav = ["OpenPrinting CUPS", "Home", "Administration", "Classes", "Help", "Jobs", "Printers"]
+    assert texts[:7] == nav                         # reading order: the bar, left to right
+    assert "Office_Laser" in texts
+    for c in links[:7]:
+        assert c.cue == "fill" and c.xyxy[1] <= 1 and 26 <= c.xyxy[3] <= 30
+    for w in dom:                                  # every DOM link word is in a found link
+        cx, cy = 0.5 * (w["xyxy"][0] + w["xyxy"][2]), 0.5 * (w["xyxy"][1] + w["xyxy"][3])
+        assert any(c.xyxy[0] <= cx <= c.xyxy[2] and c.xyxy[1] <= cy <= c.xyxy[3] and w["text"] in c.text
+                   for c in links), w["text"]
+    assert close(links[6].xyxy, [530, 0, 605, 28], 3.0)     # the white "Printers" cell (by eye)
+    assert len(links) <= 9                          # precision >= 8 / 9
+    buttons = find_controls(rgb, lines, "button")
+    assert [c.text for c in buttons] == ["Search", "Clear", "Show Completed Jobs", "Show All Jobs"]
+    dom_b = [ln["xyxy"] for ln in rec["lines"] if ln["kind"] == "button"]
+    for c in buttons:
+        assert any(c.xyxy[0] <= t[0] and t[2] <= c.xyxy[2] and c.xyxy[1] <= t[1] and t[3] <= c.xyxy[3] for t in dom_b)

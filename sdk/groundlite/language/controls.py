@@ -44,6 +44,7 @@ __all__ = [
     "field_for_label",
     "classify",
     "find_controls",
+    "link_spans",
 ]
 
 #: the control kinds a query may name
@@ -81,12 +82,16 @@ class ControlBox:
             text), ``"fill"`` (the inside differs from the outside), ``"square"``/``"circle"``
             (a checkbox / radio mark), ``"underline"``/``"colour"`` (a link), ``"text-only"``.
         confidence: in ``[0, 1]``: how clean the evidence is (edge consistency, contrast).
+        text: the characters of the text line (or the part of it) the control belongs to: a
+            link's span, a button's caption, a checkbox's label; ``None`` when not known (the
+            box-only entry points).
     """
 
     xyxy: np.ndarray
     kind: str
     cue: str
     confidence: float
+    text: str | None = None
 
     def __post_init__(self) -> None:
         box = np.asarray(self.xyxy, np.float32).reshape(-1)
@@ -96,9 +101,12 @@ class ControlBox:
         object.__setattr__(self, "confidence", float(min(1.0, max(0.0, self.confidence))))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{"xyxy", "kind", "cue", "confidence"}``."""
-        return {"xyxy": [round(float(v), 1) for v in self.xyxy], "kind": self.kind, "cue": self.cue,
-                "confidence": round(self.confidence, 4)}
+        """JSON-ready ``{"xyxy", "kind", "cue", "confidence"}`` (and ``"text"`` when known)."""
+        out = {"xyxy": [round(float(v), 1) for v in self.xyxy], "kind": self.kind, "cue": self.cue,
+               "confidence": round(self.confidence, 4)}
+        if self.text is not None:
+            out["text"] = self.text
+        return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,10 +395,16 @@ def _bar_cell(rgb: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float] | None
     return box, 0.6 * bg[1]
 
 
-def _mark_beside(rgb: np.ndarray, b: np.ndarray, sides: tuple[str, ...] = ("left", "right")) -> tuple[np.ndarray, str, float] | None:
+def _mark_beside(rgb: np.ndarray, b: np.ndarray, sides: tuple[str, ...] = ("left", "right"),
+                 inside: bool = True) -> tuple[np.ndarray, str, float] | None:
     """A checkbox / radio mark (0.5-1.7 text heights, square-ish, closed) just left or right of a
     label, standing alone: no ink within 0.3 text heights on its far side (else it is the first
-    or last letter of a neighbouring word)."""
+    or last letter of a neighbouring word).
+
+    With ``inside`` the left search also covers the first 1.2 text heights of the box itself: an
+    OCR line often starts at the mark (read as "O", "口" or nothing). A mark found there must be
+    followed by a gap of at least 0.2 text heights before the next ink (a letter "O" at the start
+    of a word touches its neighbour; a mark is set apart from its label by a margin)."""
     import cv2
 
     H, W = rgb.shape[:2]
@@ -405,7 +419,7 @@ def _mark_beside(rgb: np.ndarray, b: np.ndarray, sides: tuple[str, ...] = ("left
     best = None
     for side in sides:
         if side == "left":
-            wx0, wx1 = max(0, int(x0 - 3.0 * h)), x0
+            wx0, wx1 = max(0, int(x0 - 3.0 * h)), (min(x1, int(x0 + 4.0 * h)) if inside else x0)
         else:
             wx0, wx1 = x1, min(W, int(np.ceil(x1 + 3.0 * h)))
         if wx1 - wx0 < 3 or wy1 - wy0 < 3:
@@ -424,12 +438,25 @@ def _mark_beside(rgb: np.ndarray, b: np.ndarray, sides: tuple[str, ...] = ("left
             k = max(1, int(round(0.15 * s)))    # anti-aliased circles touch their box at a point
             perim = float(min(comp[:k].any(0).mean(), comp[-k:].any(0).mean(),
                               comp[:, :k].any(1).mean(), comp[:, -k:].any(1).mean()))
-            if perim < 0.3:
+            if perim < 0.4:             # a small anti-aliased circle ~0.47 (its chords); an "H" ~0.3
+                continue
+            # a letter with a crossbar ("H"): a middle row inked across, the middle column not
+            mid = comp[int(0.2 * hh):max(int(0.2 * hh) + 1, int(np.ceil(0.8 * hh)))]
+            if mid.size and mid.mean(axis=1).max() >= 0.9 and comp[:, w // 2].mean() < 0.5:
                 continue
             c = max(1, int(round(0.12 * s)))
             corners = float(np.mean([comp[:c, :c].mean(), comp[:c, -c:].mean(), comp[-c:, :c].mean(), comp[-c:, -c:].mean()]))
             shape = "circle" if corners < 0.25 else "square"
             gap = (x0 - (wx0 + x + w)) if side == "left" else (wx0 + x - x1)
+            if side == "left" and wx0 + x + w > x0:
+                # inside the box: the mark starts it and stands apart from the text after it
+                if wx0 + x > x0 + 0.5 * h or wx0 + x + w > x0 + 1.7 * h:
+                    continue
+                band = mask[max(0, y0 - wy0):max(0, y1 - wy0), x + w:]
+                after = np.flatnonzero(band.any(axis=0)) if band.size else np.zeros(0, np.int64)
+                gap = int(after[0]) if len(after) else int(2.0 * h)
+                if gap < max(2.0, 0.2 * h):
+                    continue
             if gap > 2.0 * h or gap < 1:
                 continue
             far = int(np.ceil(0.3 * h))
@@ -719,14 +746,333 @@ def classify(rgb: np.ndarray, text_xyxy: Any) -> ControlBox:
     return ControlBox(b.astype(np.float32), "text", "text-only", conf)
 
 
-def find_controls(rgb: np.ndarray, lines: Sequence[Any], kind: str) -> list[ControlBox]:
-    """Every control of ``kind`` on the screen, in reading order (top to bottom, left to right).
+# ------------------------------------------------------------------------------------------------
+# text lines: characters, words, link spans
+# ------------------------------------------------------------------------------------------------
 
-    Each text line (objects with ``.xyxy``, e.g. :class:`groundlite.text.TextLine`, or plain
-    boxes) is tested once: buttons / menus / tabs are lines inside a frame of that kind; fields
-    are lines inside a field-like frame plus the frame each line labels (:func:`field_for_label`);
-    checkboxes / radios are marks beside a line; links are underlined / coloured lines. Controls
-    found twice (IoU > 0.7) are kept once.
+# characters OCR reads a checkbox / radio mark as, when the line starts at the mark
+_MARK_CHARS = frozenset("Oo0Q口□☐☑☒■▢◯○●◉◎[]()")
+# a link's ink is chromatic: max - min channel of its colour at least this (8-bit)
+_LINK_CHROMA = 40
+# ... and differs from the page's body ink by at least this in one channel
+_LINK_VS_BODY = 40
+# ... and is at least this fraction as chromatic as the page's most chromatic span (of 3+ chars)
+_LINK_CHROMA_REL = 0.6
+# a line this many times taller than the screen's median line is a heading (colour is no link cue)
+_HEADING_H = 1.35
+# a character has ink when its strongest pixels differ from the background by this much
+_INK_DIFF = 4 * _DIFF
+
+
+@dataclass
+class _Line:
+    """One text line prepared once per screen: its box, characters, per-character ink."""
+
+    box: np.ndarray            # float64 [4], clipped to the image
+    text: str
+    chars: np.ndarray          # float64 [n, 4] character boxes (even split when OCR gave none)
+    bg: np.ndarray | None      # uint8 [3] background colour behind the line
+    ink: np.ndarray | None     # float64 [n, 3] ink colour of each character (NaN: no ink)
+    underline: np.ndarray | None   # bool [n] the character sits on an underline
+
+
+def _line_of(ln: Any, W: int, H: int) -> _Line | None:
+    b = np.asarray(getattr(ln, "xyxy", ln), np.float64).reshape(-1)[:4]
+    if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= b[0] or b[3] <= b[1] \
+            or b[0] >= W or b[1] >= H or b[2] <= 0 or b[3] <= 0:
+        return None
+    b = np.clip(b, 0, [W, H, W, H])
+    if b[2] - b[0] < 1 or b[3] - b[1] < 1:
+        return None
+    text = getattr(ln, "text", None)
+    text = text if isinstance(text, str) else ""
+    cb = getattr(ln, "char_xyxy", None)
+    chars = None
+    if cb is not None and text:
+        cb = np.asarray(cb, np.float64).reshape(-1, 4) if np.size(cb) else np.zeros((0, 4))
+        if len(cb) == len(text) and np.all(np.isfinite(cb)):
+            chars = cb.copy()
+            chars[:, [0, 2]] = np.clip(chars[:, [0, 2]], b[0], b[2])
+            chars[:, 1], chars[:, 3] = b[1], b[3]
+    if chars is None:
+        n = max(1, len(text))
+        xs = np.linspace(b[0], b[2], n + 1)
+        chars = np.stack([xs[:-1], np.full(n, b[1]), xs[1:], np.full(n, b[3])], axis=1)
+    return _Line(b, text, chars, None, None, None)
+
+
+def _measure_ink(rgb: np.ndarray, ln: _Line) -> None:
+    """Fill ``ln.bg``, ``ln.ink`` and ``ln.underline`` (vectorised over the line's columns).
+
+    Per column the pixel farthest from the background is the ink sample; a character's ink colour
+    is the mean of its columns whose sample is at least 60 % as far as its farthest one (stems,
+    not anti-aliased edges). An underline is a horizontal run of ink >= 1.5 text heights long in
+    the lower 40 % of the box or just below it that does not run on past the line (a table rule).
+    """
+    import cv2
+
+    H, W = rgb.shape[:2]
+    ix = _int_box(ln.box, W, H)
+    x0, y0, x1, y1 = ix
+    h = float(max(4.0, ln.box[3] - ln.box[1]))
+    n = len(ln.chars)
+    ln.ink = np.full((n, 3), np.nan)
+    ln.underline = np.zeros(n, bool)
+    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    # the background: median of a subsample of rows inside the box (ink covers a minority of a
+    # text box); not its edge rows or the rows around it, which may be a frame the box encloses
+    sx = max(1, (x1 - x0) // 256)
+    rows = sorted({min(y1 - y0 - 1, int(f * (y1 - y0))) for f in (0.15, 0.35, 0.5, 0.65, 0.85)})
+    sample = crop[rows, ::sx].reshape(-1, 3)
+    if n == 0 or len(sample) < 8:
+        return
+    ln.bg = np.median(sample, axis=0).astype(np.uint8)
+    c = ln.bg.astype(np.float64)
+    d = _chan_max(cv2.absdiff(crop, (c[0], c[1], c[2], 0.0)))
+    arg = d.argmax(axis=0)
+    dcol = d[arg, np.arange(d.shape[1])].astype(np.float64)
+    ccol = crop[arg, np.arange(d.shape[1])].astype(np.float64)
+    # each character owns the columns from the midpoint with its left neighbour's box to the
+    # midpoint with its right neighbour's: a partition, so per-character sums are prefix sums
+    cs = np.clip(np.floor(ln.chars[:, 0]).astype(int) - x0, 0, x1 - x0)
+    ce = np.clip(np.ceil(ln.chars[:, 2]).astype(int) - x0, 0, x1 - x0)
+    cuts = np.empty(n + 1, int)
+    cuts[0], cuts[-1] = cs[0], max(cs[0], ce[-1])
+    cuts[1:-1] = np.round(0.5 * (cs[1:] + ce[:-1])).astype(int)
+    cuts = np.maximum.accumulate(np.clip(cuts, 0, x1 - x0))
+    lo, hi = cuts[:-1], cuts[1:]
+    nonempty = hi > lo
+    peak = np.zeros(n)
+    if nonempty.any():
+        peak[nonempty] = np.maximum.reduceat(dcol[:cuts[-1]], lo[nonempty])
+    owner = np.clip(np.searchsorted(cuts[1:-1], np.arange(len(dcol)), side="right"), 0, n - 1)
+    keep = dcol >= np.maximum(0.6 * peak[owner], 1.0)
+    w = keep.astype(np.float64)
+    cum_n = np.concatenate([[0.0], np.cumsum(w)])
+    cum_c = np.concatenate([np.zeros((1, 3)), np.cumsum(ccol * w[:, None], axis=0)])
+    cnt = cum_n[hi] - cum_n[lo]
+    col = (cum_c[hi] - cum_c[lo]) / np.maximum(cnt, 1)[:, None]
+    has = (peak >= _INK_DIFF) & (cnt > 0)
+    ln.ink[has] = col[has]
+    cs, ce = lo, np.maximum(hi, lo + 1)
+    # underline
+    hh = y1 - y0
+    ua, ub = y0 + int(0.6 * hh), min(H, y1 + max(2, int(round(0.15 * h))))
+    ext = int(np.ceil(h))
+    xa, xb = max(0, x0 - ext), min(W, x1 + ext)
+    if ub > ua and xb > xa:
+        # an underline has the contrast of the text's stems (not a faint box edge below)
+        strong = peak[has]
+        thr = max(3 * _DIFF, 0.5 * float(np.median(strong))) if len(strong) else 3 * _DIFF
+        band = (_chan_max(cv2.absdiff(np.ascontiguousarray(rgb[ua:ub, xa:xb]), (c[0], c[1], c[2], 0.0)))
+                > thr).astype(np.uint8)
+        L = max(3, int(round(1.5 * h)))
+        if band.shape[1] >= L:
+            runs = cv2.morphologyEx(band, cv2.MORPH_OPEN, np.ones((1, L), np.uint8))
+            if runs.any():
+                # drop rows whose run reaches the widened band's ends (a rule, a border)
+                rows = runs.astype(bool)
+                # an underline spans the text; a frame's bottom edge or a rule runs on past it
+                top = d[:max(1, int(0.6 * hh))].max(axis=0) >= _INK_DIFF
+                on = np.flatnonzero(top)
+                if len(on):
+                    pad = int(np.ceil(0.3 * h))
+                    lo_x, hi_x = x0 - xa + on[0] - pad, x0 - xa + on[-1] + 1 + pad
+                    outside = rows[:, :max(0, lo_x)].any(axis=1) | rows[:, max(0, hi_x):].any(axis=1)
+                    rows[outside] = False
+                else:
+                    rows[:] = False
+                colu = rows.any(axis=0)[x0 - xa:x1 - xa].astype(np.float64)
+                cu = np.zeros(len(colu) + 1)
+                cu[1:] = np.cumsum(colu)
+                frac = (cu[np.minimum(ce, len(colu))] - cu[np.minimum(cs, len(colu))]) / (ce - cs)
+                ln.underline = frac >= 0.7
+
+
+def _chan_max(a: np.ndarray) -> np.ndarray:
+    """Per-pixel max over the 3 channels of a uint8 ``[h, w, 3]`` image (OpenCV: ~10x numpy)."""
+    import cv2
+
+    if a.size == 0:
+        return np.zeros(a.shape[:2], np.uint8)
+    b, g, r = cv2.split(a)
+    return cv2.max(cv2.max(b, g), r)
+
+
+def _word_runs(ln: _Line, gap: float) -> list[tuple[int, int]]:
+    """``[(c0, c1), ...]`` character ranges of the words (or word groups) of a line: cut at spaces
+    in the text and where the gap between neighbouring character boxes exceeds ``gap`` px."""
+    n = len(ln.text)
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i in range(n):
+        if ln.text[i].isspace():
+            if start is not None:
+                runs.append((start, i))
+                start = None
+            continue
+        if start is not None and ln.chars[i, 0] - ln.chars[i - 1, 2] > gap:
+            runs.append((start, i))
+            start = i
+        if start is None:
+            start = i
+    if start is not None:
+        runs.append((start, n))
+    return runs
+
+
+def _groups(ln: _Line, h: float) -> list[tuple[int, int]]:
+    """Word groups of a line separated by a wide gap (> 0.9 text heights, or two spaces):
+    the separate buttons / bar cells / labels OCR joined into one line."""
+    words = _word_runs(ln, 0.9 * h)
+    out: list[list[int]] = []
+    for c0, c1 in words:
+        if out:
+            p0, p1 = out[-1]
+            gap = ln.chars[c0, 0] - ln.chars[p1 - 1, 2]
+            if gap <= 0.9 * h and "  " not in ln.text[p1:c0]:
+                out[-1][1] = c1
+                continue
+        out.append([c0, c1])
+    return [(a, b) for a, b in out]
+
+
+def _span_box(ln: _Line, c0: int, c1: int) -> np.ndarray:
+    ch = ln.chars[c0:c1]
+    return np.array([ch[:, 0].min(), ln.box[1], ch[:, 2].max(), ln.box[3]], np.float32)
+
+
+def _is_link_ink(ink: np.ndarray, body: np.ndarray | None) -> np.ndarray:
+    """Bool per character: chromatic ink that differs from the body ink (NaN ink: False)."""
+    ok = np.isfinite(ink).all(axis=1)
+    out = np.zeros(len(ink), bool)
+    if not ok.any():
+        return out
+    k = ink[ok]
+    chroma = k.max(axis=1) - k.min(axis=1)
+    link = chroma >= _LINK_CHROMA
+    if body is not None and np.all(np.isfinite(body)):
+        link &= np.abs(k - body).max(axis=1) >= _LINK_VS_BODY
+    out[ok] = link
+    return out
+
+
+def _spans_of(ln: _Line, body: np.ndarray | None) -> list[tuple[int, int, np.ndarray, str]]:
+    if ln.ink is None or not ln.text:
+        return []
+    h = float(max(4.0, ln.box[3] - ln.box[1]))
+    colour = _is_link_ink(ln.ink, body)
+    under = ln.underline & np.isfinite(ln.ink).all(axis=1)
+    flag = colour | under
+    inked = np.isfinite(ln.ink).all(axis=1)
+    out = []
+    # runs of words whose inked characters are mostly link-coloured; a link of several words
+    # bridges single spaces, a word of body ink ends it
+    for c0, c1 in _word_runs(ln, 0.7 * h):
+        idx = np.arange(c0, c1)
+        ink_i = idx[inked[c0:c1]]
+        if len(ink_i) == 0 or flag[ink_i].mean() < 0.5:
+            continue
+        # trim body-ink characters at the ends (punctuation after a link: "basename().")
+        on = ink_i[flag[ink_i]]
+        a, b = int(on[0]), int(on[-1]) + 1
+        cue = "underline" if under[a:b].mean() >= 0.5 else "colour"
+        if out and out[-1][1] <= a and not ln.text[out[-1][1]:a].strip(" ") and \
+                ln.chars[a, 0] - ln.chars[out[-1][1] - 1, 2] <= 0.7 * h and out[-1][3] == cue:
+            p = out[-1]
+            out[-1] = (p[0], b, None, cue)
+        else:
+            out.append((a, b, None, cue))
+    return [(a, b, _span_box(ln, a, b), cue) for a, b, _, cue in out]
+
+
+def _body_ink(lines: list[_Line]) -> dict[bool, np.ndarray]:
+    """The page's body-text ink for light and dark backgrounds: the median ink colour of the
+    neutral (grey) characters on such a background (none: only chroma tells links)."""
+    out = {}
+    for light in (True, False):
+        inks = [ln.ink[np.isfinite(ln.ink).all(axis=1)] for ln in lines
+                if ln.bg is not None and (float(ln.bg.astype(np.float64).mean()) >= 128) == light]
+        inks = [k for k in inks if len(k)]
+        if inks:
+            k = np.concatenate(inks)
+            grey = k[k.max(axis=1) - k.min(axis=1) < _LINK_CHROMA]
+            if len(grey):
+                out[light] = np.median(grey, axis=0)
+    return out
+
+
+def link_spans(rgb: np.ndarray, line: Any, body_ink: Any = None) -> list[tuple[int, int, np.ndarray, str]]:
+    """The links inside one text line: runs of characters drawn in a link colour or underlined.
+
+    Each character's ink colour is measured from its character box (the pixels farthest from the
+    line's background). A character is a link character when its ink is chromatic (max - min
+    channel >= 40: blue / purple on light pages, light blue on dark ones) and differs from the
+    body ink (``body_ink``; default: the median ink of this line's characters when that is not
+    itself chromatic -- a line that is all link), or when it sits on an underline. Spans are
+    whole words (cut at spaces in the text or at gaps > 0.7 text heights between character boxes)
+    whose inked characters are mostly link characters, trimmed to their link characters (a
+    trailing "." in body ink is left out); neighbouring link words one space apart are one span.
+
+    Args:
+        rgb: uint8 ``[H, W, 3]`` screenshot.
+        line: an object with ``.xyxy``, ``.text`` and ``.char_xyxy`` (``[len(text), 4]``), e.g.
+            :class:`groundlite.text.TextLine`; without ``char_xyxy`` the characters are spread
+            evenly over the box.
+        body_ink: optional RGB of the page's body text.
+
+    Returns:
+        ``[(c0, c1, xyxy float32[4], cue), ...]`` left to right: characters ``text[c0:c1]``, the
+        span's box (characters' x extent, the line's y extent), cue ``"colour"`` / ``"underline"``.
+
+    Raises:
+        InvalidArgumentError: bad image.
+    """
+    rgb = _check_image(rgb)
+    H, W = rgb.shape[:2]
+    ln = _line_of(line, W, H)
+    if ln is None or not ln.text:
+        return []
+    _measure_ink(rgb, ln)
+    body = None
+    if body_ink is not None:
+        body = np.asarray(body_ink, np.float64).reshape(-1)[:3]
+    elif ln.ink is not None:
+        k = ln.ink[np.isfinite(ln.ink).all(axis=1)]
+        if len(k):
+            med = np.median(k, axis=0)
+            body = med if med.max() - med.min() < _LINK_CHROMA else None
+    return _spans_of(ln, body)
+
+
+def find_controls(rgb: np.ndarray, lines: Sequence[Any], kind: str) -> list[ControlBox]:
+    """Every control of ``kind`` on the screen, in reading order, from its (OCR) text lines.
+
+    Lines are objects with ``.xyxy`` (and, for the best results, ``.text`` and ``.char_xyxy``,
+    e.g. :class:`groundlite.text.TextLine`) or plain boxes. An OCR line is a whole visual line, so
+    a line may hold several controls or a control and prose:
+
+    * ``"link"``: one box per link span (:func:`link_spans`; body ink = the page's median ink);
+      a line with no coloured span that sits in a tight filled bar (a navigation bar) gives one
+      bar cell per word group; a span that is a whole line drawn as a button gets its frame.
+    * ``"button"`` / ``"menu"`` / ``"tab"`` / ``"field"``: the frame around the whole line, else
+      around each word group of it (groups cut at gaps > 0.9 text heights: "Add Printer  Find
+      New Printers" gives two buttons); fields also the frame each line labels
+      (:func:`field_for_label`).
+    * ``"checkbox"`` / ``"radio"``: the mark beside the line or at the left end of its box (OCR
+      often starts the line at the mark).
+
+    ``ControlBox.text`` is the span's / group's / line's characters (a leading mark character
+    such as "O" or "口" dropped). Controls found twice (IoU > 0.7) are kept once. Reading order:
+    rows (boxes whose vertical centre lies in the row's first box, by centre), top to bottom,
+    then left to right.
+
+    Work is bounded per line: links cost one vectorised ink pass over the line's pixels plus, for
+    lines on another fill than the page's, a frame / bar-cell search; buttons and friends a frame
+    search per short line or word group (prose lines of > 5 words are skipped). Measured on the
+    real screens (``benchmarks/results/ui_controls.ocr.md``, one shared, loaded core): about
+    1-2 ms per OCR line, i.e. 20-60 ms for a typical 20-60-line screen but ~0.3-0.6 s for a
+    300-line one -- above the ~50 ms aim; callers cache the result per screen and kind.
 
     Raises:
         InvalidArgumentError: bad image, unknown kind, more than :data:`MAX_LINES` lines.
@@ -737,36 +1083,193 @@ def find_controls(rgb: np.ndarray, lines: Sequence[Any], kind: str) -> list[Cont
     if len(lines) > MAX_LINES:
         raise InvalidArgumentError(f"expected at most {MAX_LINES} lines, got {len(lines)}")
     H, W = rgb.shape[:2]
+    prepared = [p for p in (_line_of(ln, W, H) for ln in lines) if p is not None]
     found: list[ControlBox] = []
-    boxes = []
-    for ln in lines:
-        b = np.asarray(getattr(ln, "xyxy", ln), np.float64).reshape(-1)[:4]
-        if b.shape != (4,) or b[2] <= b[0] or b[3] <= b[1] or b[0] >= W or b[1] >= H or b[2] <= 0 or b[3] <= 0:
-            continue
-        boxes.append(np.clip(b, 0, [W, H, W, H]))
-    for b in boxes:
-        cands: list[ControlBox] = []
-        if kind == "link":
-            c = control_around(rgb, b, "link")
-            if c.cue != "text-only":
-                cands.append(c)
-        elif kind in ("checkbox", "radio"):
-            c = control_around(rgb, b, kind)
+
+    def add(c: ControlBox | None) -> None:
+        if c is not None and all(_iou(c.xyxy, o.xyxy) <= 0.7 for o in found):
+            found.append(c)
+
+    if kind == "link":
+        for ln in prepared:
+            _measure_ink(rgb, ln)
+        body = _body_ink(prepared)
+        # headings (lines much taller than the screen's typical line) are often coloured, rarely links
+        heights = np.array([ln.box[3] - ln.box[1] for ln in prepared]) if prepared else np.zeros(0)
+        tall = float(np.median(heights)) * _HEADING_H if len(heights) >= 5 else np.inf
+        # frames and bar cells (~1 ms each) are looked for only around lines on another colour
+        # than the page's (a filled button, a navigation bar), or on every line of a short list
+        page_bg = np.median(rgb[::16, ::16].reshape(-1, 3), axis=0) if H >= 32 and W >= 32 else None
+
+        def on_fill(ln: _Line) -> bool:
+            return page_bg is None or ln.bg is None or float(np.abs(ln.bg - page_bg).max()) > _DIFF
+
+        cands = []                       # (line, c0, c1, box, cue, colour)
+        heading_inks = []
+        for ln in prepared:
+            light = ln.bg is not None and float(ln.bg.astype(np.float64).mean()) >= 128
+            spans = _spans_of(ln, body.get(light)) if ln.text else []
+            if ln.box[3] - ln.box[1] > tall:
+                # a heading: a span of all of it is its colour; a part of it may be a link
+                n_text = len(ln.text.strip())
+                whole = [sp for sp in spans if sp[1] - sp[0] >= 0.9 * n_text]
+                for c0, c1, _, _ in whole:
+                    k = ln.ink[c0:c1][np.isfinite(ln.ink[c0:c1]).all(axis=1)]
+                    if len(k):
+                        heading_inks.append(np.median(k, axis=0))
+                spans = [sp for sp in spans if sp[3] == "underline" or sp not in whole]
+            for c0, c1, box, cue in spans:
+                k = ln.ink[c0:c1][np.isfinite(ln.ink[c0:c1]).all(axis=1)]
+                cands.append((ln, c0, c1, box, cue, np.median(k, axis=0) if len(k) else None))
+        # a page may colour more than its links: headings (the colour of its tall lines) and
+        # code (asciidoc's navy beside its #00f links). Coloured spans in a heading's colour, or
+        # far less chromatic than the page's most chromatic link colour, are not links
+        # a heading colour is one at least two tall lines agree on (one inflated OCR box of a
+        # link line must not make the page's link colour a heading colour)
+        heading_inks = [hk for i, hk in enumerate(heading_inks)
+                        if sum(float(np.abs(hk - o).max()) <= _LINK_VS_BODY for o in heading_inks) >= 2]
+        chroma = [float(col.max() - col.min()) for _, c0, c1, _, cue, col in cands
+                  if col is not None and c1 - c0 >= 3]
+        top = max(chroma) if chroma else 0.0
+        spans_by_line: dict[int, list] = {}
+        for ln, c0, c1, box, cue, col in cands:
+            if cue == "colour" and col is not None:
+                if any(float(np.abs(col - hk).max()) <= _LINK_VS_BODY for hk in heading_inks):
+                    continue
+                if float(col.max() - col.min()) < _LINK_CHROMA_REL * top:
+                    continue
+            spans_by_line.setdefault(id(ln), []).append((c0, c1, box, cue))
+        for ln in prepared:
+            h = float(max(4.0, ln.box[3] - ln.box[1]))
+            if not ln.text:
+                c = control_around(rgb, ln.box, "link")
+                if c.cue != "text-only":
+                    add(c)
+                continue
+            spans = spans_by_line.get(id(ln), [])
+            for c0, c1, box, cue in spans:
+                conf = 0.9 if cue == "underline" else 0.8
+                if c1 - c0 >= len(ln.text.strip()) - 1 and on_fill(ln):
+                    # the whole line is the link: it may be drawn as a button / bar cell
+                    bb = ln.box
+                    f = _control_in(rgb, bb)
+                    if f is not None and f.kind == "button":
+                        if cue == "colour":      # a link drawn as a button: its frame
+                            add(ControlBox(f.xyxy, "link", f.cue, f.confidence, ln.text[c0:c1]))
+                        continue                 # else the "underline" was the frame's bottom
+                    cell = _bar_cell(rgb, bb)
+                    if cell is not None:
+                        add(ControlBox(cell[0], "link", "fill", cell[1], ln.text[c0:c1]))
+                        continue
+                add(ControlBox(box, "link", cue, conf, ln.text[c0:c1]))
+            if spans or not on_fill(ln):
+                continue
+            if _bar_cell(rgb, ln.box) is not None:
+                for g0, g1 in _groups(ln, h):
+                    if len(ln.text[g0:g1].split()) > 4:
+                        continue                 # prose in a bar (a footer), not a menu entry
+                    gb = _span_box(ln, g0, g1).astype(np.float64)
+                    cell = _bar_cell(rgb, gb)
+                    f = _control_in(rgb, gb) if cell is not None else None
+                    if f is not None and f.kind == "button":
+                        continue                 # a button's fill is a tight bar too
+                    if cell is not None:
+                        add(ControlBox(cell[0], "link", "fill", cell[1], ln.text[g0:g1]))
+            elif page_bg is not None and ln.bg is not None and len(ln.text.split()) <= 4 and \
+                    (float(page_bg.mean()) >= 128) != (float(ln.bg.astype(np.float64).mean()) >= 128):
+                # a short line on an inverted fill (a light page's dark menu, a dark page's light
+                # one): a menu entry -- a link unless it is framed as a button
+                if _control_in(rgb, ln.box) is None:
+                    add(ControlBox(ln.box.astype(np.float32), "link", "fill", 0.5, ln.text))
+    elif kind in ("checkbox", "radio"):
+        for ln in prepared:
+            c = control_around(rgb, ln.box, kind)
             if c is not None and c.cue == ("circle" if kind == "radio" else "square"):
-                cands.append(c)
-        else:
-            c = control_around(rgb, b)
-            if c is not None and (c.kind == kind or kind == "tab" and c.kind == "button"):
-                cands.append(ControlBox(c.xyxy, kind, c.cue, c.confidence))
+                t = ln.text
+                if t and c.xyxy[2] > ln.box[0] + 1:
+                    # the mark is inside the line box: drop the characters OCR read it as
+                    inside = [i for i in range(len(t)) if 0.5 * (ln.chars[i, 0] + ln.chars[i, 2]) < c.xyxy[2] + 1]
+                    k = len(inside) if inside and all(t[i] in _MARK_CHARS or t[i].isspace() for i in inside) else 0
+                    if k == 0 and t[0] in _MARK_CHARS and len(t) > 1 and t[1].isspace():
+                        k = 1
+                    t = t[k:]
+                add(ControlBox(c.xyxy, kind, c.cue, c.confidence, t.strip() or None))
+    else:
+        for ln in prepared:
+            h = float(max(4.0, ln.box[3] - ln.box[1]))
+            groups = _groups(ln, h) if ln.text else []
+            if not groups:
+                groups = [(0, len(ln.text))]
+            hits = []
+            # a caption is short (<= 5 words), so a prose line costs no frame search;
+            # several groups: each one's frame (two joined buttons), else the whole line's
+            tries = groups + [(0, len(ln.text))] if len(groups) > 1 else [(0, len(ln.text))]
+            for g0, g1 in tries:
+                if hits and (g0, g1) == (0, len(ln.text)):
+                    break
+                if kind != "field" and len(ln.text[g0:g1].split()) > 5:
+                    continue
+                gb = ln.box if (g0, g1) == (0, len(ln.text)) else _span_box(ln, g0, g1).astype(np.float64)
+                c = _control_in(rgb, gb)
+                if c is not None and (c.kind == kind or kind == "tab" and c.kind == "button"):
+                    hits.append((c, ln.text[g0:g1] or None))
+            for c, t in hits:
+                add(ControlBox(c.xyxy, kind, c.cue, c.confidence, t))
             if kind == "field":
-                f = field_for_label(rgb, b, lines)
+                f = field_for_label(rgb, ln.box, lines)
                 if f is not None:
-                    cands.append(f)
-        for c in cands:
-            if all(_iou(c.xyxy, o.xyxy) <= 0.7 for o in found):
-                found.append(c)
-    found.sort(key=lambda c: (round(float(c.xyxy[1] + c.xyxy[3]) / max(1.0, float(c.xyxy[3] - c.xyxy[1])) / 2), float(c.xyxy[0])))
-    return found
+                    add(ControlBox(f.xyxy, "field", f.cue, f.confidence, ln.text or None))
+    return _reading_order(found)
+
+
+def _control_in(rgb: np.ndarray, b: np.ndarray) -> ControlBox | None:
+    """:func:`control_around` for an OCR box, retried with the box shrunk to its ink: an OCR box
+    often runs into a tightly padded button's border, and then no padding is uniform."""
+    c = control_around(rgb, b)
+    if c is not None:
+        return c
+    t = _ink_box(rgb, b)
+    if t is None or np.abs(t - b).max() < 1.0:
+        return None
+    return control_around(rgb, t)
+
+
+def _ink_box(rgb: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The bounds of the glyph ink inside box ``b``, the box's border ink left out: connected
+    ink touching the box's sides (a frame the OCR box runs into or encloses, the page outside
+    it) does not count."""
+    import cv2
+
+    H, W = rgb.shape[:2]
+    x0, y0, x1, y1 = _int_box(b, W, H)
+    crop = rgb[y0:y1, x0:x1]
+    if crop.shape[0] < 3 or crop.shape[1] < 3:
+        return None
+    bg = np.median(crop[::max(1, crop.shape[0] // 6), ::max(1, crop.shape[1] // 64)].reshape(-1, 3), axis=0)
+    m = _differs(crop, bg.astype(np.uint8)).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    hh, ww = m.shape
+    keep = [i for i in range(1, n) if stats[i, 0] > 0 and stats[i, 1] > 0
+            and stats[i, 0] + stats[i, 2] < ww and stats[i, 1] + stats[i, 3] < hh]
+    if not keep:
+        return None
+    st = stats[keep]
+    return np.array([x0 + st[:, 0].min(), y0 + st[:, 1].min(), x0 + (st[:, 0] + st[:, 2]).max(),
+                     y0 + (st[:, 1] + st[:, 3]).max()], np.float64)
+
+
+def _reading_order(found: list[ControlBox]) -> list[ControlBox]:
+    """Rows (a box joins a row when its vertical centre lies inside the row's first box), top to
+    bottom by centre, then left to right."""
+    rest = sorted(found, key=lambda c: (float(c.xyxy[1] + c.xyxy[3]), float(c.xyxy[0])))
+    out: list[ControlBox] = []
+    while rest:
+        first = rest[0]
+        row = [c for c in rest if first.xyxy[1] <= 0.5 * (c.xyxy[1] + c.xyxy[3]) <= first.xyxy[3]]
+        ids = {id(c) for c in row}
+        rest = [c for c in rest if id(c) not in ids]
+        out += sorted(row, key=lambda c: float(c.xyxy[0]))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
