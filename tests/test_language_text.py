@@ -134,3 +134,56 @@ def test_json_and_annotation_carry_the_evidence(text_model, printer, tmp_path):
     lab = d.evidence[0].steps[1].xyxy  # the label's outline is drawn too
     y = int(round(lab[1]))
     assert (drawn[y - 1:y + 2, int(lab[0]):int(lab[2])] != plain[y - 1:y + 2, int(lab[0]):int(lab[2])]).any()
+
+
+def test_cli_explain_literal_and_json(capsys, printer):
+    from groundlite.cli import main
+
+    image, _ = printer
+    rc = main(["explain", image, "-p", "Driver:", "-p", "the button below Frobnication settings"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "the value of 'Driver'" in out
+    assert "nothing found" in out and "Frobnication settings" in out
+    rc = main(["detect", image, "-p", "Driver:", "--literal", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    det = doc["results"][0]["detections"]
+    assert rc == 0 and len(det) == 1 and det[0]["text"].startswith("Driver") and "evidence" not in det[0]
+    rc = main(["detect", image, "-p", "Driver:", "--json"])
+    det = json.loads(capsys.readouterr().out)["results"][0]["detections"]
+    assert det[0]["evidence"]["kind"] == "value" and det[0]["evidence"]["rule"] == "field"
+
+
+def test_bounded_work_with_thousands_of_candidates():
+    from groundlite.language.resolve import MAX_CANDIDATES, Candidate, rank_ordinal, rank_relation
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 4000, (5000, 2)).astype(np.float32)
+    cands = [Candidate(np.array([x, y, x + 40, y + 12], np.float32), float(s), "w")
+             for (x, y), s in zip(xy, rng.uniform(0.1, 1.0, 5000))]
+    anchor = [Candidate(np.array([2000, 2000, 2100, 2020], np.float32), 1.0, "a")]
+    ranked = rank_relation("below", cands, [anchor])
+    assert 0 < len(ranked) <= MAX_CANDIDATES
+    assert rank_ordinal(-1, cands)  # the last of the (capped) candidates in reading order
+
+
+def test_meaning_finds_a_paraphrase_and_not_an_absent_one(text_model, sentence_package):
+    """With the real sentence encoder: "the Display All Jobs button" is CUPS's "Show All Jobs"
+    button, scored below a literal match; an absent meaning ("the Sign out button") is not found
+    confidently. Without the encoder the paraphrase finds nothing."""
+    from groundlite.language.encoder import load_encoder
+
+    enc = load_encoder(sentence_package, backend="onnxruntime", precision="int8", decision_cache=False)
+    label = _labels(PRINTER)
+    image = str(ROOT / label["image"])
+    assert len(text_model.predict(image, ["the Display All Jobs button"], encoder=None)) == 0
+    d = text_model.predict(image, ["the Display All Jobs button"], encoder=enc)
+    assert len(d) == 1
+    text_box = _dom_line(label, "Show All Jobs")
+    box = d.xyxy[0]
+    assert box[0] <= text_box[0] and box[2] >= text_box[2]  # the button's frame around "Show All Jobs"
+    assert any(s.how == "meaning" for s in d.evidence[0].steps) and "meaning" in d.evidence[0].explain()
+    literal = text_model.predict(image, ["the Show All Jobs button"], encoder=enc)
+    assert d.scores[0] < literal.scores[0]
+    absent = text_model.predict(image, ["the Sign out button"], encoder=enc)
+    assert not (absent.scores >= text_model.default_threshold).any()

@@ -31,15 +31,6 @@ def _require_export() -> None:
 
 
 @pytest.fixture(scope="session")
-def sentence_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _require_export()
-    from groundlite_export.sentence import export_sentence
-
-    return export_sentence(out=tmp_path_factory.mktemp("sentence") / "minilm", backends=("onnxruntime",),
-                           precisions=("fp32", "int8"))
-
-
-@pytest.fixture(scope="session")
 def real() -> tuple[list[str], list[str]]:
     from groundlite_export.sentence import real_texts
 

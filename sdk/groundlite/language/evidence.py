@@ -54,6 +54,8 @@ class Evidence:
         ignored: words or parts of the query that were not used.
         kind: the answer's kind (``"button"``, ``"link"``, ``"field"``, ``"value"``, ``"text"``, ``"object"``).
         image_size: ``(width, height)`` of the image, for position words.
+        rule: the kind of reasoning (``"field"``, ``"ordinal:link"``, ...; see
+            :func:`groundlite.language.interpret.rule_key`), whose measured reliability scaled the score.
     """
 
     query: str
@@ -63,9 +65,10 @@ class Evidence:
     ignored: tuple[str, ...] = ()
     kind: str = "text"
     image_size: tuple[int, int] | None = None
+    rule: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "interpretation": self.interpretation, "kind": self.kind,
+        return {"query": self.query, "interpretation": self.interpretation, "kind": self.kind, "rule": self.rule,
                 "ambiguous": self.ambiguous, "ignored": list(self.ignored),
                 "steps": [s.to_dict() for s in self.steps], "explanation": self.explain()}
 

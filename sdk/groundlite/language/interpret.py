@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -43,10 +44,18 @@ LITERAL_MIN_SIMILARITY = 0.85
 #: cosine considered, and the most words a screen text may have to be a meaning candidate
 #: (labels, buttons, links, headings are short). Fitted on the tuning split of the real screenshot
 #: set (``benchmarks/language_grounding.py --fit-meaning``); see ``fitted_on``.
-MEANING: dict[str, Any] = {"weight": 14.0, "bias": -10.5, "min_cosine": 0.55, "max_words": 6,
-                           "cap": 0.9, "fitted_on": "default (not yet fitted)"}
+MEANING: dict[str, Any] = {"weight": 10.6442, "bias": -7.2494, "min_cosine": 0.55, "max_words": 6, "cap": 0.9,
+                           "fitted_on": "tune split of benchmarks/realscreens (81 screenshots): 9464 (query, short "
+                                        "screen text) pairs of the paraphrase and absent-meaning queries, 110 positive; "
+                                        "all-MiniLM-L6-v2 ONNX Runtime INT8"}
 #: at most this many screen texts are embedded per screen for meaning matching
 MAX_MEANING_CANDIDATES = 600
+#: how often an answer of each kind of reasoning (:func:`rule_key`) is right: the fraction of
+#: correct answers per key on the tuning split of the real query set, Laplace-smoothed
+#: (``benchmarks/language_grounding.py --fit-reliability``); an answer's score is multiplied by it,
+#: so an "the third link" answer that is right half the time does not claim 0.9. Keys not listed: 1.
+RELIABILITY: dict[str, float] = {}
+RELIABILITY_FITTED_ON = "not fitted"
 
 _CONTROL_KINDS = ("button", "link", "field", "checkbox", "radio", "menu", "tab")
 
@@ -181,11 +190,15 @@ class _TextScreen:
 
         if ref.text is None:
             if f"controls:{kind}" not in self.memo:
-                self.memo[f"controls:{kind}"] = controls.find_controls(self.rgb, self.lines, kind)
+                # bounded: the first MAX_LINES lines in reading order (a screen rarely has more)
+                self.memo[f"controls:{kind}"] = controls.find_controls(self.rgb, self.lines[:controls.MAX_LINES], kind)
             found = self.memo[f"controls:{kind}"]
-            return [Candidate(np.asarray(cb.xyxy, np.float32), float(cb.confidence), _text_in(self.lines, cb.xyxy),
-                              kind, (Step("control", _text_in(self.lines, cb.xyxy), _box(cb.xyxy), float(cb.confidence),
-                                          f"pixels:{cb.cue}"),)) for cb in found]
+            out = []
+            for cb in found:
+                text = getattr(cb, "text", None) or _text_in(self.lines, cb.xyxy)
+                out.append(Candidate(np.asarray(cb.xyxy, np.float32), float(cb.confidence), text, kind,
+                                     (Step("control", text, _box(cb.xyxy), float(cb.confidence), f"pixels:{cb.cue}"),)))
+            return out
         out = []
         for lab in self.text_candidates(ref.text):
             if kind in ("field", "menu"):
@@ -334,9 +347,36 @@ def _finish(leaders: Sequence[Ranked], ambiguous: bool, how: str, extra: list[St
     return out
 
 
-def _evidence(q: Query, c: Candidate, ambiguous: bool, size: tuple[int, int] | None) -> Evidence:
+def _evidence(q: Query, c: Candidate, ambiguous: bool, size: tuple[int, int] | None, rule: str = "") -> Evidence:
     kind = c.kind if c.kind != "text" else ("object" if c.steps and c.steps[0].how == "detector" else "text")
-    return Evidence(q.raw, q.describe(), c.steps, ambiguous, q.ignored, kind, size)
+    return Evidence(q.raw, q.describe(), c.steps, ambiguous, q.ignored, kind, size, rule)
+
+
+def rule_key(q: Query, c: Candidate | None) -> str:
+    """The kind of reasoning behind an answer, for :data:`RELIABILITY`: ``"literal"``,
+    ``"field"``, ``"control:button"``, ``"relation:link"``, ``"ordinal:heading"``,
+    ``"region"``, ``"superlative"``, with ``"+meaning"`` when a part was matched by meaning."""
+    if q.intent == "literal" and q.is_literal:
+        key = "meaning" if c is not None and any(s.how == "meaning" for s in c.steps) else "literal"
+        return key
+    kind = q.target.kind or "text"
+    if q.intent == "field":
+        key = "field"
+    elif q.intent == "control":
+        key = f"control:{kind}"
+    elif q.ordinal is not None:
+        key = f"ordinal:{kind}"
+    elif q.relations:
+        key = f"relation:{kind}"
+    elif q.region is not None:
+        key = "region"
+    elif q.superlative is not None:
+        key = "superlative"
+    else:
+        key = f"attribute:{kind}"
+    if c is not None and any(s.how == "meaning" for s in c.steps):
+        key += "+meaning"
+    return key
 
 
 def _not_found(q: Query, missing: str | None) -> dict[str, Any]:
@@ -389,10 +429,14 @@ def interpret_text(grounder: Any, image: Any, queries: Sequence[str], threshold:
                 missing.append(_not_found(q, gone))
             elif q.intent in ("field", "control") or (q.intent == "literal" and q_used.intent == "field"):
                 found = found[:1]  # one answer: the best value / control (ties are handled by the rules)
+        rule = rule_key(q_used, found[0] if found else None) if interpret else "literal"
+        factor = RELIABILITY.get(rule, RELIABILITY.get(rule.split("+")[0], 1.0)) if rule != "literal" else 1.0
+        if factor != 1.0:
+            found = [replace(c, score=c.score * factor) for c in found]
         answers.append(found)
         size = ctx.size if (found and interpret and ctx._rgb is not None) else _size_of(screen, grounder, image, ctx)
         for c in found:
-            evidence.append(_evidence(q_used, c, ambiguous, size) if interpret else None)
+            evidence.append(_evidence(q_used, c, ambiguous, size, rule) if interpret else None)
     timings["interpret_ms"] = (time.perf_counter() - t0) * 1e3
     return answers, evidence, missing, timings
 
