@@ -103,7 +103,7 @@ _REGION = re.compile(
     r"left|right|middle|centre|center)(?:[\s-]+(?:hand\s+)?(?:corner|side|edge|half|part|area))?"
     r"(?:\s+of\s+the\s+(?:screen|image|page|picture|window|photo))?$", re.I)
 _LABELLED = re.compile(r"^(?P<k>.+?)\s+(?:labell?ed|named|called|titled|saying|that says|with the text)\s+(?P<x>.+)$", re.I)
-_ARTICLES = ("the", "a", "an", "this", "that", "any", "some", "one")
+_ARTICLES = ("the", "a", "an", "any", "some")
 #: nouns that name no particular thing: "the text at the top right" means anything there
 _GENERIC = {"text", "item", "items", "thing", "things", "one", "element", "something", "anything", "word",
             "words", "line", "object", "it", "there", "here"}

@@ -21,7 +21,8 @@ Definitions (boxes ``t`` = target, ``a`` = anchor, ``h`` = the anchor's height):
 * ``same_row`` / ``same_column``: vertical / horizontal overlap; distance = the gap.
 * ordinals: reading order (rows top to bottom, left to right within a row); "under X" keeps the
   candidates below ``X`` up to the next heading at least as tall as ``X`` that starts in ``X``'s
-  column (the section).
+  column, and in ``X``'s column (not left of it, starting before half its width past its end):
+  the section.
 * regions: distance of the box centre to the named point of the image (corner, edge middle,
   centre), in units of the image size; superlatives: the extreme coordinate / area.
 
@@ -223,7 +224,10 @@ def section_of(scope: Candidate, targets: Sequence[Candidate], headings: Sequenc
     out = []
     for t in targets:
         tx0, ty0, tx1, ty1 = t.box()
-        if ty0 >= y1 - 0.25 * h and ty1 <= end + 0.25 * h and tx1 > x0 - 2.0 * h:
+        # in the heading's column: not left of it, and starting before half its width past its end
+        # (a sidebar heading's section is the sidebar, not the main column beside it)
+        if ty0 >= y1 - 0.25 * h and ty1 <= end + 0.25 * h and tx1 > x0 - 2.0 * h \
+                and tx0 < x1 + 0.5 * (x1 - x0) + 2.0 * h:
             out.append(t)
     return out
 
