@@ -82,12 +82,18 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
 IMAGES_HELP = "image files, directories (searched recursively) or glob patterns"
 
 
-def _add_detect(sub: Any) -> None:
-    p = sub.add_parser("detect", help="find phrases in images")
+def _add_query_args(p: Any) -> None:
+    """IMAGE..., -p QUERY (repeatable), the load options and --threshold: what detect and explain share."""
     p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
-    p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True, help="phrase (repeatable)")
+    p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True,
+                   help="phrase or query, e.g. 'Submit', 'the value of Total', 'the button below Name' (repeatable)")
     _add_load_args(p)
     p.add_argument("--threshold", type=float, default=UNSET, help="score threshold (default: the model's)")
+
+
+def _add_detect(sub: Any) -> None:
+    p = sub.add_parser("detect", help="find phrases in images")
+    _add_query_args(p)
     p.add_argument("--nms-iou", type=_none_or(float), default=UNSET,
                    help="NMS IoU, or 'none' to turn NMS off; default 0.3 (OWL models only)")
     p.add_argument("--top-k", type=_none_or(int), default=UNSET,
@@ -105,10 +111,7 @@ def _add_detect(sub: Any) -> None:
 
 def _add_explain(sub: Any) -> None:
     p = sub.add_parser("explain", help="detect, and say in words how each result was found")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help=IMAGES_HELP)
-    p.add_argument("-p", "--phrase", dest="phrases", action="append", required=True, help="query (repeatable)")
-    _add_load_args(p)
-    p.add_argument("--threshold", type=float, default=UNSET, help="score threshold (default: the model's)")
+    _add_query_args(p)
     _add_output_args(p)
     _add_common(p)
     p.set_defaults(func=cmd_detect, explain=True, literal=False, out=None, mkdir=False, nms_iou=UNSET, top_k=UNSET)
