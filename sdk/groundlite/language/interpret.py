@@ -21,7 +21,6 @@ literal match); an ambiguous pick divides its score among the tied candidates.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from typing import Any, Sequence
@@ -496,19 +495,12 @@ def interpret_text(grounder: Any, image: Any, queries: Sequence[str], threshold:
         if factor != 1.0:
             found = [replace(c, score=c.score * factor) for c in found]
         answers.append(found)
-        size = ctx.size if (found and interpret and ctx._rgb is not None) else _size_of(screen, grounder, image, ctx)
+        size = getattr(screen, "size", None) or (ctx.size if ctx._rgb is not None else None)
         for c in found:
             evidence.append(_evidence(q_used, c, ambiguous, size, rule) if interpret else None)
     timings["interpret_ms"] = (time.perf_counter() - t0) * 1e3
     timings["match_ms"] = timings["interpret_ms"]  # matching is part of the interpretation
     return answers, evidence, missing, timings
-
-
-def _size_of(screen: Any, grounder: Any, image: Any, ctx: _TextScreen) -> tuple[int, int] | None:
-    size = getattr(screen, "size", None)
-    if size is not None:
-        return size
-    return ctx.size if ctx._rgb is not None else None
 
 
 # =============================================================================================
@@ -582,5 +574,3 @@ def _owl_phrase(ref: Ref) -> str | None:
         words.append({"field": "box", "menu": "menu"}.get(ref.kind, ref.kind))
     return " ".join(w for w in words if w) or None
 
-
-_ = math

@@ -27,7 +27,7 @@ A target with neither text nor kind ("what is at the top right?") means *anythin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InvalidPhraseError
@@ -453,5 +453,3 @@ def with_target(q: Query, **changes: Any) -> Query:
     """``q`` with its target changed (``text=``, ``kind=``, ``attributes=``)."""
     return replace(q, target=replace(q.target, **changes))
 
-
-_ = field  # dataclasses.field kept for subclasses that add defaults

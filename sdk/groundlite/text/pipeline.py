@@ -265,7 +265,7 @@ class TextGrounder:
             quads = quads[reading_order(quads)]
             lines = self._recognize_bgr(bgr, quads)
         lines = [ln for ln in lines if ln.text.strip() and ln.score >= self.config.rec_min_score]
-        screen = _Screen(tuple(lines))
+        screen = _Screen(tuple(lines), (int(rgb.shape[1]), int(rgb.shape[0])))
         self._ocr_cache.put(key, screen, file_key)
         self._timings = {"detect_ms": (t1 - t0) * 1e3, "recognize_ms": (time.perf_counter() - t1) * 1e3,
                          "ocr_cached": 0.0}
@@ -368,10 +368,11 @@ class _Screen:
     """A recognised screen in the OCR cache: its lines, and the match regions built from them
     once (normalised text, word starts, line pairs), so another phrase costs only the search."""
 
-    __slots__ = ("lines", "_regions", "memo")
+    __slots__ = ("lines", "_regions", "memo", "size")
 
-    def __init__(self, lines: tuple[TextLine, ...]) -> None:
+    def __init__(self, lines: tuple[TextLine, ...], size: tuple[int, int] | None = None) -> None:
         self.lines = lines
+        self.size = size  # (width, height) of the screen, for position words in explanations
         self._regions: Any = None
         #: per-screen results of the language layer (controls of a kind, headings, embeddings of
         #: the screen's texts), kept with the cached screen so another query reuses them
