@@ -95,6 +95,11 @@ class Evidence:
                 parts.append(f"{rel} {s.text!r}" if s.text else rel)
             elif s.role == "scope":
                 parts.append(f"under {s.text!r}")
+        for s in self.steps:
+            if s.how.startswith("superlative:"):
+                parts.append(f"the {s.how.split(':', 1)[1]} one")
+            elif s.how.startswith("region:"):
+                parts.append(f"the one nearest the {s.how.split(':', 1)[1].replace('-', ' ')}")
         how = next((s.how for s in self.steps if s.how.startswith("ordinal:")), None)
         if how is not None:
             n = int(how.split(":")[1])
