@@ -265,11 +265,13 @@ class OwlGrounder:
         """Find ``phrases`` in ``image`` -> :class:`Detections` (see :meth:`decode` for the arguments).
 
         ``phrases`` may be a :class:`TextEmbeddings` from :meth:`encode_text` to skip even the cache lookup.
-        A phrase with structure — colour words, relations, ordinals, image regions, superlatives
-        ("the red box on the left", "the person nearest the door", "the largest bottle") — is
-        interpreted (:mod:`groundlite.language`): its category phrases are detected in one pass
-        and the words choose among the boxes; each such result carries its ``evidence``. A plain
-        category phrase is detected as before. ``interpret=False`` treats every phrase as a category.
+        A phrase with rules — relations, ordinals, image regions, superlatives ("the red box on
+        the left", "the person nearest the door", "the largest bottle") — is interpreted
+        (:mod:`groundlite.language`): its category phrases are detected in one pass, colour words
+        are measured on the pixels, and the rules choose among the boxes; each such result
+        carries its ``evidence``. A category phrase without rules ("a red block") is detected as
+        before (the text encoder reads colour words itself). ``interpret=False`` treats every
+        phrase as a category.
         """
         if not isinstance(interpret, bool):
             raise InvalidArgumentError(f"expected interpret to be True or False, got {interpret!r}")
@@ -279,7 +281,7 @@ class OwlGrounder:
         from .phrases import validate_phrases
 
         queries = validate_phrases(phrases)
-        if all(parse(q).is_literal for q in queries):
+        if not any(parse(q).has_rules for q in queries):  # "a red block" is a category phrase OWL reads itself
             return self.predict_batch([image], queries, threshold, nms_iou, top_k)[0]
         _check_decode_args(threshold, nms_iou, top_k)
         from .language.interpret import interpret_owl

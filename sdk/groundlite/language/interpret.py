@@ -515,6 +515,8 @@ def interpret_owl(grounder: Any, image: Any, queries: Sequence[str], threshold: 
     from ..images import load_image
 
     parsed = [parse(q) if interpret else literal(q) for q in queries]
+    # without rules a query is a category phrase, colour words included ("a red block")
+    parsed = [q if q.has_rules else literal(q.raw) for q in parsed]
     needed: list[str] = []
     for q in parsed:
         if q.is_literal or not interpret:

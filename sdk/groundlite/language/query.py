@@ -177,6 +177,13 @@ class Query:
         return (self.intent == "literal" and not self.relations and self.ordinal is None and self.region is None
                 and self.superlative is None and not self.target.attributes and self.target.kind is None)
 
+    @property
+    def has_rules(self) -> bool:
+        """True when relations, an ordinal, a section, a region or a superlative choose among
+        candidates (colour words alone do not: a detector's text encoder reads them itself)."""
+        return bool(self.relations or self.ordinal is not None or self.scope is not None or self.region is not None
+                    or self.superlative is not None)
+
     def phrases(self) -> list[str]:
         """Every literal phrase the query needs grounded (target, anchors, scope)."""
         out = [r.text for r in (self.target, self.scope, *(a for rel in self.relations for a in rel.anchors))
