@@ -284,16 +284,10 @@ class OwlGrounder:
         if not any(parse(q).has_rules for q in queries):  # "a red block" is a category phrase OWL reads itself
             return self.predict_batch([image], queries, threshold, nms_iou, top_k)[0]
         _check_decode_args(threshold, nms_iou, top_k)
-        from .language.interpret import interpret_owl
+        from .language.interpret import detections, interpret_owl
 
         answers, evidence, missing = interpret_owl(self, image, queries, threshold, nms_iou=nms_iou, top_k=top_k)
-        flat = [(qi, c) for qi, cands in enumerate(answers) for c in cands]
-        if not flat:
-            return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
-                              tuple(queries), None, (), tuple(missing))
-        return Detections(np.stack([c.xyxy for _, c in flat]), np.asarray([c.score for _, c in flat], np.float32),
-                          np.asarray([qi for qi, _ in flat], np.int64), tuple(queries), None,
-                          tuple(evidence), tuple(missing))
+        return detections(answers, evidence, missing, queries, with_texts=False)
 
     def _predict_literal(self, image: Any, phrases: Sequence[str], threshold: float, *,
                          nms_iou: float | None = 0.3, top_k: int | None = 100) -> Detections:

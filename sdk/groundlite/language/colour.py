@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, did_you_mean
 
-__all__ = ["COLOUR_RANGES", "colour_fraction"]
+__all__ = ["COLOUR_RANGES", "COLOUR_NAMES", "colour_fraction"]
 
 #: hue bands in degrees (red wraps around 0)
 COLOUR_RANGES: dict[str, tuple[float, float]] = {
@@ -23,6 +23,8 @@ COLOUR_RANGES: dict[str, tuple[float, float]] = {
     "cyan": (165.0, 200.0), "blue": (200.0, 255.0), "purple": (255.0, 300.0), "pink": (300.0, 340.0),
 }
 _ACHROMATIC = ("black", "white", "gray", "brown")
+#: every colour word :func:`colour_fraction` measures
+COLOUR_NAMES = frozenset(COLOUR_RANGES) | frozenset(_ACHROMATIC)
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,7 +41,7 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def colour_fraction(rgb: np.ndarray, xyxy: Any, colour: str) -> float:
     """Fraction in [0, 1] of the central pixels of box ``xyxy`` in ``rgb`` (uint8 ``[H,W,3]``)
     that are ``colour``; 0.0 for a box with no pixels inside the image."""
-    if colour not in COLOUR_RANGES and colour not in _ACHROMATIC:
+    if colour not in COLOUR_NAMES:
         names = [*COLOUR_RANGES, *_ACHROMATIC]
         raise InvalidArgumentError(f"expected a colour in {names}, got {colour!r}" + did_you_mean(colour, names))
     arr = np.asarray(rgb)

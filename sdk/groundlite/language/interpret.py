@@ -27,13 +27,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .colour import COLOUR_RANGES, colour_fraction
+from ..errors import InvalidPhraseError
+from .colour import COLOUR_NAMES, colour_fraction
 from .evidence import Evidence, Step
 from .query import Query, Ref, literal, parse
 from .resolve import (Candidate, Ranked, decide, rank_ordinal, rank_region, rank_relation, rank_superlative,
                       section_of)
 
-__all__ = ["interpret_text", "interpret_owl", "meaning_score", "LITERAL_MIN_SIMILARITY", "MEANING",
+__all__ = ["interpret_text", "interpret_owl", "detections", "meaning_score", "LITERAL_MIN_SIMILARITY", "MEANING",
            "MAX_MEANING_CANDIDATES"]
 
 #: a structured query ("the Add Printer button") is answered literally only by a match at least
@@ -112,7 +113,6 @@ class _TextScreen:
         self.threshold = threshold
         self.encoder = encoder
         self._rgb: np.ndarray | None = None
-        self._screen = screen
         self.memo: dict[str, Any] = getattr(screen, "memo", {})
 
     @property
@@ -131,7 +131,7 @@ class _TextScreen:
 
         try:
             ms = match_phrases(self.lines, [text], self.threshold, scoring=self.g.scoring, regions=self.regions)
-        except Exception:  # noqa: BLE001 - a phrase with nothing searchable has no literal match
+        except InvalidPhraseError:  # a phrase with nothing searchable ("::") has no literal match
             return []
         return [Candidate(np.asarray(m.xyxy, np.float32), float(m.score), m.text, "text",
                           (Step("target", m.text, _box(m.xyxy), float(m.score), "literal"),), m.lines)
@@ -190,16 +190,8 @@ class _TextScreen:
     def ground(self, ref: Ref) -> list[Candidate]:
         """Candidates for one target/anchor reference (colour words measured on the pixels)."""
         cands = self._ground(ref)
-        for colour in ref.attributes:
-            if colour not in COLOUR_RANGES and colour not in ("black", "white", "gray", "brown"):
-                continue  # bold / underlined: not measured on text yet
-            out = []
-            for c in cands:
-                f = colour_fraction(self.rgb, c.xyxy, colour)
-                if f > 0:
-                    out.append(c.with_steps(Step("attribute", colour, c.box(), f, f"colour:{colour}"),
-                                            score=c.score * min(1.0, f / 0.1)))
-            cands = sorted(out, key=lambda c: -c.score)
+        if any(a in COLOUR_NAMES for a in ref.attributes):
+            cands = _with_colours(self.rgb, cands, ref.attributes, full_at=0.1)  # text ink covers little of its box
         return cands
 
     def _ground(self, ref: Ref) -> list[Candidate]:
@@ -325,6 +317,41 @@ def _segments(line: Any) -> list[tuple[str, np.ndarray]]:
         bb = boxes[a + strip_l: a + strip_l + len(piece_s)]
         out.append((piece_s, np.array([bb[:, 0].min(), bb[:, 1].min(), bb[:, 2].max(), bb[:, 3].max()], np.float32)))
     return out or [(text, np.asarray(line.xyxy, np.float32))]
+
+
+def _with_colours(rgb: np.ndarray, cands: Sequence[Candidate], attributes: Sequence[str], *,
+                  full_at: float) -> list[Candidate]:
+    """Candidates scaled by how much of each box is each colour word of ``attributes``
+    (:func:`~groundlite.language.colour.colour_fraction`; ``full_at`` of the box counts in full),
+    best first; boxes with none of a colour are dropped. Other attributes (bold, ...) are not
+    measured."""
+    out = list(cands)
+    for colour in attributes:
+        if colour not in COLOUR_NAMES:
+            continue
+        scored = []
+        for c in out:
+            f = colour_fraction(rgb, c.xyxy, colour)
+            if f > 0:
+                scored.append(c.with_steps(Step("attribute", colour, c.box(), f, f"colour:{colour}"),
+                                           score=c.score * min(1.0, f / full_at)))
+        out = scored
+    return sorted(out, key=lambda c: -c.score)
+
+
+def detections(answers: Sequence[Sequence[Candidate]], evidence: Sequence[Evidence | None],
+               missing: Sequence[dict[str, Any]], phrases: Sequence[str], *, with_texts: bool) -> Any:
+    """One :class:`~groundlite.Detections` from per-query answers (label = query index)."""
+    from ..detections import Detections
+
+    flat = [(qi, c) for qi, cands in enumerate(answers) for c in cands]
+    texts = tuple(c.text or "" for _, c in flat) if with_texts else None
+    if not flat:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                          tuple(phrases), texts, (), tuple(missing))
+    return Detections(np.stack([c.xyxy for _, c in flat]), np.asarray([c.score for _, c in flat], np.float32),
+                      np.asarray([qi for qi, _ in flat], np.int64), tuple(phrases), texts, tuple(evidence),
+                      tuple(missing))
 
 
 def _inside(a: np.ndarray, b: np.ndarray) -> bool:
@@ -536,17 +563,7 @@ def interpret_owl(grounder: Any, image: Any, queries: Sequence[str], threshold: 
                                                  (Step("target", d.phrase, d.xyxy, float(d.score), "detector"),)))
 
     def ground(ref: Ref) -> list[Candidate]:
-        cands = by_phrase.get(_owl_phrase(ref) or "object", [])
-        for colour in ref.attributes:
-            if colour in ("bold", "underlined", "highlighted"):
-                continue
-            scored = []
-            for c in cands:
-                f = colour_fraction(rgb, c.xyxy, colour)
-                scored.append(c.with_steps(Step("attribute", colour, c.box(), f, f"colour:{colour}"),
-                                           score=c.score * min(1.0, f / 0.3)))
-            cands = [c for c in scored if c.score > 0]
-        return sorted(cands, key=lambda c: -c.score)
+        return _with_colours(rgb, by_phrase.get(_owl_phrase(ref) or "object", []), ref.attributes, full_at=0.3)
 
     answers: list[list[Candidate]] = []
     evidence: list[Evidence | None] = []
@@ -559,7 +576,7 @@ def interpret_owl(grounder: Any, image: Any, queries: Sequence[str], threshold: 
             found, ambiguous, gone = _resolve(q, ground, lambda: size, lambda sc, t: section_of(sc, t, []))
             found = [c for c in found if c.score >= threshold * 0.5]
             if not found:
-                missing.append(_not_found(q, gone if not found else None))
+                missing.append(_not_found(q, gone))
         answers.append(found)
         for c in found:
             evidence.append(_evidence(q, c, ambiguous, size) if interpret else None)

@@ -27,7 +27,7 @@ A target with neither text nor kind ("what is at the top right?") means *anythin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidPhraseError
@@ -280,8 +280,6 @@ def _parse_ref(s: str, quotes: _Quotes, ignored: list[str], *, allow_kind: bool 
         # attributes may also sit between the article and the kind: "the red button"
         while words and words[0].lower() in COLOURS and kind is not None:
             attrs.append(COLOURS[words.pop(0).lower()])
-    if len(words) == 1 and words[0].lower() in COLOURS and kind is None and not attrs:
-        pass  # "red" alone is a phrase to find, not an attribute of nothing
     text = quotes.restore(" ".join(words)).strip(" ,") or None
     if text is not None and text.lower() in _GENERIC:
         ignored.append(text)  # "the text at the top", "the item on the left": anything
@@ -454,9 +452,3 @@ def _region_name(r: str) -> str:
 def literal(query: str) -> Query:
     """The literal interpretation of ``query`` (``interpret=False``)."""
     return Query(query, "literal", Ref(query), understood=(f"the text or object {query!r}",))
-
-
-def with_target(q: Query, **changes: Any) -> Query:
-    """``q`` with its target changed (``text=``, ``kind=``, ``attributes=``)."""
-    return replace(q, target=replace(q.target, **changes))
-

@@ -304,18 +304,12 @@ class TextGrounder:
         if not isinstance(interpret, bool):
             raise InvalidArgumentError(f"expected interpret to be True or False, got {interpret!r}")
         if lines is None and interpret:
-            from ..language.interpret import interpret_text
+            from ..language.interpret import detections, interpret_text
 
             answers, evidence, missing, timings = interpret_text(self, image, phrases, float(threshold),
                                                                  encoder=self._encoder_for(encoder))
             self._timings = timings
-            flat = [(qi, c) for qi, cands in enumerate(answers) for c in cands]
-            if not flat:
-                return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
-                                  phrases, (), (), tuple(missing))
-            return Detections(np.stack([c.xyxy for _, c in flat]), np.asarray([c.score for _, c in flat], np.float32),
-                              np.asarray([qi for qi, _ in flat], np.int64), phrases,
-                              tuple(c.text or "" for _, c in flat), tuple(evidence), tuple(missing))
+            return detections(answers, evidence, missing, phrases, with_texts=True)
         timings: dict[str, float] = {}
         regions = None
         if lines is None:
